@@ -1,0 +1,97 @@
+# Sidechain: build, test and run. Every target installs what it needs (make install).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+COMETBFT_VERSION := v0.38.26
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TOOLS  := $(CURDIR)/.tools
+GOBIN  := $(TOOLS)/bin
+COMETBFT := $(GOBIN)/cometbft
+export PATH := $(GOBIN):$(CURDIR)/$(VENV)/bin:$(PATH)
+
+PROTO_STAMP := abci_app/gen/.stamp-$(COMETBFT_VERSION)
+SIDECHAIN_PROTOS := $(shell find sidechain/proto -name '*.proto' 2>/dev/null)
+
+# Test selection: PYTEST_ARGS=... to pass more (e.g. -k name).
+PYTEST := $(PY) -m pytest
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-unit test-integration bench bench-app node lint clean
+
+help:
+	@echo "make install        venv, cometbft $(COMETBFT_VERSION), generated protobuf modules"
+	@echo "make node           a single validator on a fresh home in ./localnet (Ctrl-C to stop)"
+	@echo "make test           all tests (unit + integration); installs what it needs"
+	@echo "make test-unit      fast in-process tests only"
+	@echo "make bench          benchmarks (figures printed and saved in bench-results/)"
+	@echo "make lint           ruff + mypy"
+
+# --- install -------------------------------------------------------------------------------
+
+install: $(VENV)/.installed $(COMETBFT) $(PROTO_STAMP) sidechain/gen/.stamp
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# The binary is versioned on disk so that changing COMETBFT_VERSION reinstalls it.
+$(COMETBFT): $(GOBIN)/.cometbft-$(COMETBFT_VERSION)
+$(GOBIN)/.cometbft-$(COMETBFT_VERSION):
+	@mkdir -p $(GOBIN)
+	GOBIN=$(GOBIN) go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	@rm -f $(GOBIN)/.cometbft-*
+	@touch $@
+
+$(PROTO_STAMP): scripts/gen_proto.py $(VENV)/.installed
+	$(PY) scripts/gen_proto.py --cometbft-version $(COMETBFT_VERSION)
+	@touch $@ sidechain/gen/.stamp
+
+sidechain/gen/.stamp: $(SIDECHAIN_PROTOS) scripts/gen_proto.py $(VENV)/.installed
+	$(PY) scripts/gen_proto.py --cometbft-version $(COMETBFT_VERSION)
+	@touch $(PROTO_STAMP) $@
+
+# Bridge contracts, geth, gas report (mk/bridge.mk) and testnet targets (mk/testnet.mk).
+-include mk/*.mk
+
+# --- tests ---------------------------------------------------------------------------------
+
+TEST_DEPS := install $(BRIDGE_TEST_DEPS)
+
+test: $(TEST_DEPS)
+	$(PYTEST) tests/unit tests/integration $(PYTEST_ARGS)
+
+test-unit: $(TEST_DEPS)
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+test-integration: $(TEST_DEPS)
+	$(PYTEST) tests/integration $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy sidechain abci_app validators genesis bridge
+
+# --- benchmarks ----------------------------------------------------------------------------
+
+BENCH_TARGETS ?= bench-app
+
+bench: $(BENCH_TARGETS)
+
+bench-app: install
+	@mkdir -p bench-results
+	$(PY) -m tests.bench.bench_app --out bench-results/bench-app.json
+
+# --- run -----------------------------------------------------------------------------------
+
+NODE_HOME ?= $(CURDIR)/localnet/node
+node: install
+	@if [ ! -f $(NODE_HOME)/config/genesis.json ]; then \
+	  $(VENV)/bin/sidechain init --home $(NODE_HOME) --chain-id sidechain-local --moniker local; fi
+	$(VENV)/bin/sidechain start --home $(NODE_HOME)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) abci_app/gen sidechain/gen localnet bench-results
