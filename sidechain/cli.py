@@ -1,0 +1,162 @@
+"""The `sidechain` command: node setup and operation (init, start, status), keys, txs, queries.
+
+Commands are thin: parse, call the library, print. Errors are one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sidechain.cometbft import CometBFTError, CometPorts, configure, find_cometbft, read_rpc_laddr, run_init
+from sidechain.cometbft import set_genesis_chain
+from sidechain.config import AppConfig, ConfigError, NodeHome
+
+CHAIN_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,48}$")
+
+
+class CLIError(click.ClickException):
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _fail(e: Exception) -> CLIError:
+    return CLIError(str(e))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="sidechain")
+def cli() -> None:
+    """A proof-of-stake sidechain node on CometBFT, with a bridge to Ethereum."""
+
+
+home_option = click.option(
+    "--home", type=click.Path(file_okay=False, path_type=Path), required=True, help="The node's home directory."
+)
+
+
+@cli.command()
+@home_option
+@click.option("--chain-id", required=True, help="The chain's identifier, e.g. sidechain-1.")
+@click.option("--moniker", default="node", show_default=True, help="A human-readable name for this node.")
+@click.option("--abci-transport", type=click.Choice(["socket", "grpc"]), default="socket", show_default=True)
+@click.option("--rpc-port", type=int, default=26657, show_default=True)
+@click.option("--p2p-port", type=int, default=26656, show_default=True)
+@click.option("--abci-port", type=int, default=26658, show_default=True)
+@click.option("--metrics-port", type=int, default=26670, show_default=True)
+@click.option("--cometbft-metrics-port", type=int, default=26660, show_default=True)
+@click.option("--timeout-commit", default=None, help='CometBFT consensus.timeout_commit, e.g. "100ms".')
+@click.option("--force", is_flag=True, help="Overwrite the config of an existing home (keys are kept).")
+def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port: int, p2p_port: int,
+         abci_port: int, metrics_port: int, cometbft_metrics_port: int, timeout_commit: str | None,
+         force: bool) -> None:
+    """Create CometBFT's config, genesis and keys, and the app's config, in HOME."""
+    if not CHAIN_ID_RE.match(chain_id):
+        raise CLIError(f"chain id {chain_id!r} must be 1-49 letters, digits, '.', '_' or '-'")
+    ports = [rpc_port, p2p_port, abci_port, metrics_port, cometbft_metrics_port]
+    if len(set(ports)) != len(ports) or not all(0 < p < 65536 for p in ports):
+        raise CLIError(f"ports must be distinct and within 1-65535, got {ports}")
+    nh = NodeHome(home)
+    if nh.genesis.exists() and not force:
+        raise CLIError(f"{home} is already initialised (genesis exists); use another --home, or --force")
+    try:
+        binary = find_cometbft()
+        home.mkdir(parents=True, exist_ok=True)
+        run_init(binary, home)
+        configure(nh, moniker=moniker,
+                  ports=CometPorts(rpc=rpc_port, p2p=p2p_port, abci=abci_port, prometheus=cometbft_metrics_port),
+                  abci_transport=abci_transport, timeout_commit=timeout_commit)
+        set_genesis_chain(nh, chain_id, {})
+        cfg = AppConfig(abci_transport=abci_transport, abci_address=f"tcp://127.0.0.1:{abci_port}",
+                        metrics_address=f"127.0.0.1:{metrics_port}")
+        nh.app_config.write_text(cfg.to_toml())
+    except (CometBFTError, OSError) as e:
+        raise _fail(e) from None
+    click.echo(f"initialised {home} for chain {chain_id} (moniker {moniker}, ABCI {abci_transport})")
+    click.echo(f"start it with: sidechain start --home {home}")
+
+
+@cli.command()
+@home_option
+@click.option("--abci-only", is_flag=True, help="Serve ABCI only; you run `cometbft node` yourself.")
+def start(home: Path, abci_only: bool) -> None:
+    """Start the application and, unless --abci-only, a supervised CometBFT node."""
+    from sidechain.node import NodeExit
+    from sidechain.node import start as start_node
+
+    try:
+        start_node(home, abci_only=abci_only)
+    except (NodeExit, ConfigError, CometBFTError) as e:
+        raise _fail(e) from None
+
+
+def _rpc_url(home: Path | None, node: str | None) -> str:
+    if node:
+        return node.rstrip("/")
+    if home is not None:
+        try:
+            return read_rpc_laddr(NodeHome(home))
+        except CometBFTError as e:
+            raise _fail(e) from None
+    return "http://127.0.0.1:26657"
+
+
+def rpc_get(url: str, path: str, **params: Any) -> Any:
+    import requests
+
+    try:
+        r = requests.get(f"{url}/{path}", params=params, timeout=10)
+    except requests.RequestException as e:
+        raise CLIError(f"cannot reach CometBFT RPC at {url} ({type(e).__name__}); is the node running?") from None
+    try:
+        body = r.json()
+    except ValueError:
+        raise CLIError(f"CometBFT RPC at {url} answered {r.status_code} with a non-JSON body") from None
+    if "error" in body:
+        err = body["error"]
+        raise CLIError(f"CometBFT RPC {path}: {err.get('message', '')} {err.get('data', '')}".strip())
+    return body["result"]
+
+
+@cli.command()
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Read the RPC address from this home's config.")
+@click.option("--node", default=None, help="CometBFT RPC URL (default: from --home, else http://127.0.0.1:26657).")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(home: Path | None, node: str | None, output: str) -> None:
+    """Height, app hash, catching-up and peers, from CometBFT's RPC."""
+    url = _rpc_url(home, node)
+    st = rpc_get(url, "status")
+    net = rpc_get(url, "net_info")
+    sync = st["sync_info"]
+    info = {
+        "moniker": st["node_info"]["moniker"],
+        "chain_id": st["node_info"]["network"],
+        "height": int(sync["latest_block_height"]),
+        "app_hash": sync["latest_app_hash"],
+        "block_time": sync["latest_block_time"],
+        "catching_up": bool(sync["catching_up"]),
+        "peers": [p["node_info"]["moniker"] for p in net["peers"]],
+    }
+    if output == "json":
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['moniker']} on {info['chain_id']}: height {info['height']}, app hash {info['app_hash'] or '-'}")
+    click.echo(f"catching up: {'yes' if info['catching_up'] else 'no'}; "
+               f"peers: {len(info['peers'])}{' (' + ', '.join(info['peers']) + ')' if info['peers'] else ''}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""`sidechain start`: serve the application over ABCI and run, supervised, the CometBFT node.
+
+Order of things: the ABCI server listens first, then `cometbft node` starts and connects to it.
+On SIGINT/SIGTERM CometBFT is stopped first (it is the client), then the server, then the
+database is closed. If CometBFT exits on its own, or the application hits a bug, the other side
+is stopped too and the command exits non-zero with a message that says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import logging.handlers
+import os
+import signal
+import subprocess
+import sys
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from sidechain import blocks as b
+from sidechain.app import Application
+from sidechain.cometbft import find_cometbft
+from sidechain.config import AppConfig, NodeHome, load_config
+from sidechain.metrics import AppMetrics
+
+log = logging.getLogger("sidechain.node")
+blocks_log = logging.getLogger("sidechain.blocks")
+
+STOP_GRACE_SECONDS = 10.0
+
+
+class NodeExit(Exception):
+    """The node stopped abnormally; `str(e)` is the message for the operator."""
+
+
+def setup_logging(home: NodeHome, level: str, console: TextIO) -> None:
+    home.logs.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(getattr(logging, level.upper()))
+    fh = logging.handlers.RotatingFileHandler(home.logs / "app.log", maxBytes=50 * 1024 * 1024, backupCount=3)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(fh)
+    ch = logging.StreamHandler(console)
+    ch.setFormatter(logging.Formatter("%(message)s"))
+    ch.setLevel(logging.WARNING)
+    root.addHandler(ch)
+    # One line per committed block on the console, whatever the file's level.
+    bh = logging.StreamHandler(console)
+    bh.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    blocks_log.addHandler(bh)
+    blocks_log.setLevel(logging.INFO)
+    blocks_log.propagate = True
+
+
+class BlockPrinter:
+    def __init__(self, metrics: AppMetrics | None) -> None:
+        self.metrics = metrics
+        self.prev_time_ns: int | None = None
+
+    def __call__(self, res: b.CommitResult) -> None:
+        interval = ""
+        if self.prev_time_ns is not None and res.time_ns:
+            interval = f"  interval {(res.time_ns - self.prev_time_ns) / 1e9:.2f}s"
+        self.prev_time_ns = res.time_ns or self.prev_time_ns
+        failed = f" ({res.failed_txs} failed)" if res.failed_txs else ""
+        blocks_log.info("block %d  txs %d%s  app_hash %s%s", res.height, res.num_txs, failed,
+                        res.app_hash.hex()[:12].upper(), interval)
+        if self.metrics is not None:
+            self.metrics.set_height(res.height)
+
+
+def _set_pdeathsig() -> None:
+    """In the child: get SIGTERM if the supervisor dies, even by SIGKILL (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        with path.open("rb") as f:
+            return b"".join(deque(f, maxlen=n)).decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+@dataclass
+class _Outcome:
+    code: int = 0
+    message: str = ""
+
+
+async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO) -> _Outcome:
+    from abci_app.adapter import Adapter
+    from abci_app.servers import GrpcServer, SocketServer
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    outcome = _Outcome()
+
+    def request_stop(code: int, message: str) -> None:
+        if not stop.is_set():
+            outcome.code, outcome.message = code, message
+            stop.set()
+
+    def fatal(message: str) -> None:
+        loop.call_soon_threadsafe(request_stop, 1, message)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop, 0, f"received {signal.Signals(sig).name}, stopped")
+
+    metrics = AppMetrics() if cfg.metrics_enabled else None
+    app = Application(home.app_data)
+    adapter = Adapter(app, on_commit=BlockPrinter(metrics), observe=metrics.observe if metrics else None)
+    if metrics is not None:
+        try:
+            metrics.serve(cfg.metrics_address)
+        except OSError as e:
+            app.close()
+            return _Outcome(1, f"cannot serve metrics on {cfg.metrics_address}: {e.strerror or e}")
+        metrics.set_height(app.last_height)
+
+    server: Any
+    try:
+        if cfg.abci_transport == "grpc":
+            server = GrpcServer(adapter, cfg.abci_address, cfg.max_frame_bytes, on_fatal=fatal)
+            server.start()
+        else:
+            server = SocketServer(adapter, cfg.abci_address, cfg.max_frame_bytes, on_fatal=fatal)
+            await server.start()
+    except (OSError, RuntimeError) as e:
+        app.close()
+        return _Outcome(1, f"cannot listen for ABCI on {cfg.abci_address}: {getattr(e, 'strerror', None) or e}")
+
+    print(f"app: height {app.last_height}, ABCI {cfg.abci_transport} on {cfg.abci_address}"
+          + (f", metrics on http://{cfg.metrics_address}/metrics" if metrics else "")
+          + f", logs in {home.logs}", file=console, flush=True)
+
+    proc: asyncio.subprocess.Process | None = None
+    comet_log: Path = home.logs / "cometbft.log"
+    watcher: asyncio.Task[None] | None = None
+    if not abci_only:
+        binary = find_cometbft(cfg.cometbft_binary)
+        logf = comet_log.open("ab")
+        proc = await asyncio.create_subprocess_exec(
+            binary, "node", "--home", str(home.root),
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            preexec_fn=_set_pdeathsig, start_new_session=True,
+        )
+        logf.close()
+        print(f"cometbft: pid {proc.pid}, log {comet_log}", file=console, flush=True)
+
+        async def watch(p: asyncio.subprocess.Process) -> None:
+            rc = await p.wait()
+            request_stop(1, f"cometbft exited with code {rc}; last lines of {comet_log}:\n{_tail(comet_log)}")
+
+        watcher = asyncio.create_task(watch(proc))
+
+    await stop.wait()
+
+    if proc is not None and proc.returncode is None:
+        if watcher is not None:
+            watcher.cancel()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("cometbft did not stop within %.0fs; killing it", STOP_GRACE_SECONDS)
+            proc.kill()
+            await proc.wait()
+    if isinstance(server, SocketServer):
+        await server.stop()
+    else:
+        server.stop()
+    app.close()
+    return outcome
+
+
+def start(home_dir: Path, abci_only: bool = False, console: TextIO = sys.stdout) -> int:
+    home = NodeHome(home_dir)
+    cfg = load_config(home.app_config)
+    if not abci_only and not home.cometbft_config.exists():
+        raise NodeExit(f"no CometBFT config in {home.config_dir}; run `sidechain init --home {home_dir}` first")
+    setup_logging(home, cfg.log_level, console)
+    log.info("starting node in %s (pid %d)", home.root, os.getpid())
+    outcome = asyncio.run(_run(home, cfg, abci_only, console))
+    if outcome.code != 0:
+        log.error("node stopped: %s", outcome.message)
+        raise NodeExit(outcome.message)
+    print(outcome.message or "stopped", file=console)
+    return 0
