@@ -87,10 +87,12 @@ bench-app: install
 
 # --- run -----------------------------------------------------------------------------------
 
+# A single validator on a fresh home (wiped at each run) until Ctrl-C.
 NODE_HOME ?= $(CURDIR)/localnet/node
 node: install
-	@if [ ! -f $(NODE_HOME)/config/genesis.json ]; then \
-	  $(VENV)/bin/sidechain init --home $(NODE_HOME) --chain-id sidechain-local --moniker local; fi
+	@rm -rf $(NODE_HOME)
+	@$(VENV)/bin/sidechain init --home $(NODE_HOME) --chain-id sidechain-local --moniker local
+	@echo "status: $(VENV)/bin/sidechain status --home $(NODE_HOME)   (stop with Ctrl-C)"
 	$(VENV)/bin/sidechain start --home $(NODE_HOME)
 
 clean:

@@ -31,6 +31,8 @@ log = logging.getLogger("abci.server")
 
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 256 * 1024
+# CometBFT writes each frame whole; a frame left incomplete this long is garbage, not a slow peer.
+DEFAULT_PARTIAL_FRAME_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,13 @@ class SocketServer:
         address: str,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         on_fatal: Callable[[str], None] | None = None,
+        partial_frame_timeout: float = DEFAULT_PARTIAL_FRAME_TIMEOUT,
     ) -> None:
         self.adapter = adapter
         self.address = address
         self.max_frame_bytes = max_frame_bytes
         self.on_fatal = on_fatal
+        self.partial_frame_timeout = partial_frame_timeout
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._next_conn = 0
@@ -98,8 +102,19 @@ class SocketServer:
         handle = self.adapter.handle
         try:
             while True:
-                data = await reader.read(READ_CHUNK)
+                if decoder.buffered:
+                    try:
+                        data = await asyncio.wait_for(reader.read(READ_CHUNK), self.partial_frame_timeout)
+                    except TimeoutError:
+                        raise FramingError(
+                            f"incomplete frame ({decoder.buffered} bytes) stalled for "
+                            f"{self.partial_frame_timeout:g}s"
+                        ) from None
+                else:
+                    data = await reader.read(READ_CHUNK)
                 if not data:
+                    if decoder.buffered:
+                        log.error("ABCI connection %d from %s closed mid-frame", conn, peer)
                     break
                 for frame in decoder.feed(data):
                     req = pb.Request()

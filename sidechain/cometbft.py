@@ -90,7 +90,9 @@ def configure(
     text = path.read_text()
     text = set_toml_values(text, "", {
         "moniker": toml_str(moniker),
-        "proxy_app": toml_str(f"tcp://127.0.0.1:{ports.abci}"),
+        # CometBFT's gRPC client takes a bare host:port (a tcp:// scheme fails to parse there).
+        "proxy_app": toml_str(f"127.0.0.1:{ports.abci}" if abci_transport == "grpc"
+                              else f"tcp://127.0.0.1:{ports.abci}"),
         "abci": toml_str(abci_transport),
     })
     text = set_toml_values(text, "rpc", {"laddr": toml_str(f"tcp://{host}:{ports.rpc}")})

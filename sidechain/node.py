@@ -98,6 +98,9 @@ class _Outcome:
 
 
 async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO) -> _Outcome:
+    # We fork cometbft while gRPC threads may run: its fork handlers are not needed (the child
+    # execs at once) and only print warnings.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from abci_app.adapter import Adapter
     from abci_app.servers import GrpcServer, SocketServer
 
