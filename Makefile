@@ -19,7 +19,7 @@ SIDECHAIN_PROTOS := $(shell find sidechain/proto -name '*.proto' 2>/dev/null)
 PYTEST := $(PY) -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-unit test-integration bench bench-app node lint clean
+.PHONY: help install test test-unit test-integration bench bench-chain bench-app node lint clean
 
 help:
 	@echo "make install        venv, cometbft $(COMETBFT_VERSION), generated protobuf modules"
@@ -55,6 +55,9 @@ sidechain/gen/.stamp: $(SIDECHAIN_PROTOS) scripts/gen_proto.py $(VENV)/.installe
 	$(PY) scripts/gen_proto.py --cometbft-version $(COMETBFT_VERSION)
 	@touch $(PROTO_STAMP) $@
 
+# Benchmarks each fragment may add to (mk/*.mk: BENCH_TARGETS += ...).
+BENCH_TARGETS := bench-chain bench-app
+
 # Bridge contracts, geth, gas report (mk/bridge.mk) and testnet targets (mk/testnet.mk).
 -include mk/*.mk
 
@@ -77,9 +80,11 @@ lint: install
 
 # --- benchmarks ----------------------------------------------------------------------------
 
-BENCH_TARGETS ?= bench-app
-
 bench: $(BENCH_TARGETS)
+
+bench-chain: install
+	@mkdir -p bench-results
+	$(PY) -m tests.bench.bench_chain --out bench-results/bench-chain.json
 
 bench-app: install
 	@mkdir -p bench-results

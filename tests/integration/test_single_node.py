@@ -3,14 +3,17 @@ and surviving a SIGKILL of either process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 
 import pytest
 
-from tests.support.node import Node, rpc, wait_gone
+from tests.support.node import REPO, SIDECHAIN, Node, rpc, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +39,17 @@ def test_single_node_reaches_height_10(make_node: Callable[..., Node], transport
     assert_consistent(node)
     st = rpc(node.rpc_url, "status")
     assert st["node_info"]["network"] == "test-chain"
+    # Metrics on 127.0.0.1: blocks, FinalizeBlock and Commit histograms.
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{node.ports['metrics']}/metrics", timeout=5).read().decode()
+    blocks = [ln for ln in metrics.splitlines() if ln.startswith("sidechain_blocks_committed_total ")]
+    assert blocks and float(blocks[0].split()[1]) >= 10
+    assert "sidechain_finalize_block_seconds_count" in metrics and "sidechain_commit_seconds_bucket" in metrics
+    # `sidechain status` reads the same node through its home.
+    out = subprocess.run(SIDECHAIN + ["status", "--home", str(node.home), "--output", "json"],
+                         capture_output=True, text=True, check=True, cwd=REPO)
+    status = json.loads(out.stdout)
+    assert status["height"] >= 10 and status["chain_id"] == "test-chain" and status["catching_up"] is False
+    assert status["peers"] == []
     cpid = node.cometbft_pid()
     assert cpid is not None
     # Clean stop on SIGTERM: exit 0, cometbft gone, one line per block on the console.

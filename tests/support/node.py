@@ -49,7 +49,7 @@ class Node:
     home: Path
     chain_id: str = "test-chain"
     transport: str = "socket"
-    timeout_commit: str = "100ms"
+    timeout_commit: str | None = "100ms"  # None: CometBFT's default
     moniker: str = "node0"
     ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
@@ -70,7 +70,8 @@ class Node:
         self.ports = {"rpc": rpc_p, "p2p": p2p, "abci": abci, "metrics": metrics, "cometbft_metrics": cmetrics}
         cmd = SIDECHAIN + [
             "init", "--home", str(self.home), "--chain-id", self.chain_id, "--moniker", self.moniker,
-            "--abci-transport", self.transport, "--timeout-commit", self.timeout_commit,
+            "--abci-transport", self.transport,
+            *(["--timeout-commit", self.timeout_commit] if self.timeout_commit else []),
             "--rpc-port", str(rpc_p), "--p2p-port", str(p2p), "--abci-port", str(abci),
             "--metrics-port", str(metrics), "--cometbft-metrics-port", str(cmetrics), *(extra or []),
         ]
