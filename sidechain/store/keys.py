@@ -1,0 +1,32 @@
+"""Byte layout of everything the authenticated store keeps in its database.
+
+All store keys start with the store prefix (default `STORE_PREFIX`); the app must keep its own
+keys (height, app hash, ...) outside it, and `MerkleStore.commit` refuses extra writes inside it.
+Under the prefix, one table byte:
+
+- `f` + key                        -> latest committed value (the flat table: fast reads, ordered scans)
+- `t` + depth(1) + nibbles(depth)  -> tree entry at that position: leaf `00 kh vh`, internal `01 hash`
+- `u` + version(8 BE)              -> value undo log of that version (old values of the keys it changed)
+- `n` + version(8 BE)              -> tree undo log of that version (old entries of the positions it changed)
+- `r` + version(8 BE)              -> root hash, for every version still kept
+- `m`                              -> latest version(8 BE) + its root(32)
+
+Positions are the first `depth` nibbles (4-bit digits, one per byte, 0..15) of sha256(key), so the
+depth byte keeps the children of one node contiguous (`t` + (d+1) + path + nibble) and one range scan
+loads a node. Versions are fixed-width big-endian so byte order is numeric order.
+"""
+
+from __future__ import annotations
+
+STORE_PREFIX = b"S/"
+
+TABLE_FLAT = b"f"
+TABLE_TREE = b"t"
+TABLE_UNDO_VALUES = b"u"
+TABLE_UNDO_TREE = b"n"
+TABLE_ROOTS = b"r"
+TABLE_META = b"m"
+
+
+def version_bytes(version: int) -> bytes:
+    return version.to_bytes(8, "big")

@@ -1,0 +1,666 @@
+"""The versioned authenticated store: working state, Merkle root (the app hash), commits, history, proofs.
+
+Shape and hashing: `smt` (16-ary sparse Merkle tree over sha256(key), path-compressed). Layout:
+`keys`. How versions work:
+
+- The latest committed state lives in two tables: the flat table (key -> value, for fast reads and
+  ordered iteration) and the tree table (position -> entry). Commit overwrites them in place.
+- Each commit also writes two undo logs for its version: the previous value of every key it changed
+  and the previous entry of every tree position it changed. Reading version v < latest applies the
+  undo logs of versions latest..v+1 (newest first, so the oldest wins) over the latest tables.
+- Keeping N versions means keeping the undo logs of the newest N-1 versions; pruning deletes one log
+  pair per commit (two deletes), never a scan of what became stale.
+  This makes commits cheap (one put per changed key and per changed tree position) at the price of
+  reads at old versions, which cost one undo-log parse per version between them and the latest
+  (parsed logs are cached).
+- The tree is kept in memory as it is loaded (lazily, one range scan per node) and updated once per
+  commit: the changed keys are sorted by kh and each touched node is rebuilt once, copy-on-write, so
+  `working_root` can compute the next root without disturbing the committed tree.
+"""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from hashlib import sha256
+
+from .api import prefix_end
+from .backends import Backend, WriteOp
+from .errors import CorruptStore, InvalidVersion, ReservedKey, VersionNotFound
+from .keys import (
+    STORE_PREFIX,
+    TABLE_FLAT,
+    TABLE_META,
+    TABLE_ROOTS,
+    TABLE_TREE,
+    TABLE_UNDO_TREE,
+    TABLE_UNDO_VALUES,
+    version_bytes,
+)
+from .proof import OP_TYPE, TERMINAL_EMPTY, TERMINAL_LEAF, ProofOp, Terminal, encode_proof_data
+from .smt import EMPTY_ROOT, FANOUT, NODE_DOMAIN, ZERO_HASH, nibbles
+
+# A leaf in memory: (kh, vh, leaf hash). Tuples are the cheapest immutable record in CPython.
+Leaf = tuple[bytes, bytes, bytes]
+_LEAF_TAG = b"\x00"
+_NODE_TAG = b"\x01"
+_NIBBLE = [bytes((i,)) for i in range(FANOUT)]
+_U32 = struct.Struct(">I")
+
+
+class Node:
+    """An internal node. `hashes[0]` is the domain byte so the hash preimage is one join."""
+
+    __slots__ = ("hashes", "kids", "hash")
+
+    def __init__(
+        self, hashes: list[bytes] | None, kids: list[Leaf | Node | None] | None, hash: bytes
+    ) -> None:
+        self.hashes = hashes  # [NODE_DOMAIN, h0..h15]; None until loaded
+        self.kids = kids  # 16 children; None until loaded
+        self.hash = hash
+
+
+Entry = Leaf | Node | None
+
+
+def _entry_hash(entry: Entry) -> bytes:
+    if entry is None:
+        return ZERO_HASH
+    if type(entry) is tuple:
+        return entry[2]
+    return entry.hash  # type: ignore[union-attr]
+
+
+def _record(entry: Entry) -> bytes | None:
+    if entry is None:
+        return None
+    if type(entry) is tuple:
+        return _LEAF_TAG + entry[0] + entry[1]
+    return _NODE_TAG + entry.hash  # type: ignore[union-attr]
+
+
+def _from_record(record: bytes) -> Leaf | Node:
+    if record[:1] == _LEAF_TAG and len(record) == 65:
+        kh = record[1:33]
+        vh = record[33:65]
+        return (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
+    if record[:1] == _NODE_TAG and len(record) == 33:
+        return Node(None, None, record[1:33])
+    raise CorruptStore(f"bad tree record {record[:8].hex()}")
+
+
+def _encode_undo(entries: list[tuple[bytes, bytes | None]]) -> bytes:
+    pack = _U32.pack
+    out: list[bytes] = []
+    for key, value in entries:
+        if value is None:
+            out.append(pack(len(key)) + key + b"\x00")
+        else:
+            out.append(pack(len(key)) + key + b"\x01" + pack(len(value)) + value)
+    return b"".join(out)
+
+
+def _decode_undo(blob: bytes) -> dict[bytes, bytes | None]:
+    unpack = _U32.unpack_from
+    out: dict[bytes, bytes | None] = {}
+    pos = 0
+    n = len(blob)
+    try:
+        while pos < n:
+            (klen,) = unpack(blob, pos)
+            pos += 4
+            key = blob[pos : pos + klen]
+            pos += klen
+            flag = blob[pos]
+            pos += 1
+            if flag == 0:
+                out[key] = None
+            else:
+                (vlen,) = unpack(blob, pos)
+                pos += 4
+                out[key] = blob[pos : pos + vlen]
+                pos += vlen
+    except (struct.error, IndexError) as exc:
+        raise CorruptStore("bad undo log") from exc
+    if pos != n:
+        raise CorruptStore("bad undo log length")
+    return out
+
+
+class _Pending:
+    """The next version computed by `working_root`, valid while the working state is unchanged."""
+
+    __slots__ = ("generation", "root", "tree_writes", "tree_undo", "value_writes", "value_undo")
+
+    def __init__(
+        self,
+        generation: int,
+        root: Entry,
+        tree_writes: dict[bytes, bytes | None],
+        tree_undo: dict[bytes, bytes | None],
+        value_writes: list[tuple[bytes, bytes | None]],
+        value_undo: list[tuple[bytes, bytes | None]],
+    ) -> None:
+        self.generation = generation
+        self.root = root
+        self.tree_writes = tree_writes
+        self.tree_undo = tree_undo
+        self.value_writes = value_writes
+        self.value_undo = value_undo
+
+
+class MerkleStore:
+    """KVStore over the working (uncommitted) state of a versioned Merkle store.
+
+    `get`/`set`/`delete`/`iterate` act on the working state; `committed()` reads the last commit;
+    `working_root()` is the root the working state would commit to; `commit(version, extra_writes)`
+    persists it atomically; `reader_at(v)` and `prove(v, key)` serve the last `keep_versions` versions.
+    Not thread-safe: the app calls it from one thread.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        keep_versions: int = 100,
+        *,
+        prefix: bytes = STORE_PREFIX,
+        value_cache_size: int = 1 << 18,
+        undo_cache_size: int = 64,
+    ) -> None:
+        if keep_versions < 1:
+            raise ValueError("keep_versions must be at least 1")
+        if not prefix:
+            raise ValueError("the store needs a non-empty key prefix")
+        self._backend = backend
+        self._keep = keep_versions
+        self._prefix = prefix
+        self._end = prefix_end(prefix)
+        self._flat = prefix + TABLE_FLAT
+        self._flat_end = prefix_end(self._flat)
+        self._tree = prefix + TABLE_TREE
+        self._undo_values_t = prefix + TABLE_UNDO_VALUES
+        self._undo_tree_t = prefix + TABLE_UNDO_TREE
+        self._roots = prefix + TABLE_ROOTS
+        self._meta = prefix + TABLE_META
+        self._dirty: dict[bytes, bytes | None] = {}
+        self._generation = 0
+        self._pending: _Pending | None = None
+        # Committed values read recently; consulted for reads and for the old values in undo logs.
+        self._value_cache: dict[bytes, bytes | None] = {}
+        self._value_cache_size = value_cache_size
+        self._undo_cache: OrderedDict[tuple[bytes, int], dict[bytes, bytes | None]] = OrderedDict()
+        self._undo_cache_size = undo_cache_size
+        self._load()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        meta = self._backend.get(self._meta)
+        if meta is None:
+            self._version = 0
+            self._oldest = 0
+            self._root_hash = EMPTY_ROOT
+            self._root: Entry = None
+            return
+        if len(meta) != 40:
+            raise CorruptStore("bad store metadata")
+        self._version = int.from_bytes(meta[:8], "big")
+        self._root_hash = meta[8:]
+        oldest = next(self._backend.iterate(self._roots, prefix_end(self._roots)), None)
+        self._oldest = (
+            self._version if oldest is None else int.from_bytes(oldest[0][len(self._roots) :], "big")
+        )
+        record = self._backend.get(self._tree + b"\x00")
+        self._root = None if record is None else _from_record(record)
+        if _entry_hash(self._root) != self._root_hash:
+            raise CorruptStore("the tree root does not match the committed root")
+
+    def _load_node(self, node: Node, path: bytes) -> None:
+        depth = len(path) + 1
+        base = self._tree + bytes((depth,)) + path
+        kids: list[Entry] = [None] * FANOUT
+        hashes = [NODE_DOMAIN] + [ZERO_HASH] * FANOUT
+        cut = len(base)
+        for key, record in self._backend.iterate(base, base + b"\x10"):
+            if len(key) != cut + 1:
+                raise CorruptStore("bad tree key")
+            nib = key[cut]
+            kid = _from_record(record)
+            kids[nib] = kid
+            hashes[nib + 1] = _entry_hash(kid)
+        if sha256(b"".join(hashes)).digest() != node.hash:
+            raise CorruptStore(f"tree node at {path.hex()} does not match its hash")
+        node.hashes = hashes
+        node.kids = kids
+
+    # --- committed state -------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """The last committed version (0 before the first commit)."""
+        return self._version
+
+    @property
+    def root(self) -> bytes:
+        """The root of the last committed version (EMPTY_ROOT before the first commit)."""
+        return self._root_hash
+
+    @property
+    def oldest_version(self) -> int:
+        """The oldest version still queryable."""
+        return self._oldest
+
+    @property
+    def keep_versions(self) -> int:
+        return self._keep
+
+    def _committed_get(self, key: bytes) -> bytes | None:
+        cache = self._value_cache
+        if key in cache:
+            return cache[key]
+        value: bytes | None = self._backend.get(self._flat + key)
+        if len(cache) >= self._value_cache_size:
+            cache.clear()
+        cache[key] = value
+        return value
+
+    def _committed_iterate(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        flat = self._flat
+        cut = len(flat)
+        stop = flat + end if end is not None else self._flat_end
+        for key, value in self._backend.iterate(flat + start, stop):
+            yield key[cut:], value
+
+    def committed(self) -> CommittedReader:
+        """A reader of the latest committed state, unaffected by the working state."""
+        return CommittedReader(self)
+
+    # --- working state (KVStore) -----------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        dirty = self._dirty
+        if key in dirty:
+            return dirty[key]
+        return self._committed_get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        if not isinstance(key, bytes) or not isinstance(value, bytes):
+            raise TypeError("keys and values must be bytes")
+        self._dirty[key] = value
+        self._pending = None
+
+    def delete(self, key: bytes) -> None:
+        if not isinstance(key, bytes):
+            raise TypeError("keys must be bytes")
+        self._dirty[key] = None
+        self._pending = None
+
+    def iterate(self, start: bytes, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        from .cache import _merge
+
+        dirty = self._dirty
+        mine = sorted((k, v) for k, v in dirty.items() if k >= start and (end is None or k < end))
+        return _merge(mine, self._committed_iterate(start, end))
+
+    def has_changes(self) -> bool:
+        return bool(self._dirty)
+
+    def reset_working(self) -> None:
+        """Drop the working state (back to the last commit)."""
+        self._dirty = {}
+        self._pending = None
+
+    # --- the next root ---------------------------------------------------------------------
+
+    def working_root(self) -> bytes:
+        """The root the working state would commit to. Writes nothing; cached until the next change."""
+        return _entry_hash(self._compute().root)
+
+    def _compute(self) -> _Pending:
+        pending = self._pending
+        if pending is not None:
+            return pending
+        self._generation += 1
+        value_writes: list[tuple[bytes, bytes | None]] = []
+        value_undo: list[tuple[bytes, bytes | None]] = []
+        items: list[tuple[bytes, bytes, bytes | None]] = []  # (nibbles, kh, vh) sorted by kh
+        committed_get = self._committed_get
+        for key in sorted(self._dirty):
+            value = self._dirty[key]
+            old = committed_get(key)
+            if old == value:
+                continue
+            value_writes.append((key, value))
+            value_undo.append((key, old))
+            kh = sha256(key).digest()
+            items.append((nibbles(kh), kh, None if value is None else sha256(value).digest()))
+        items.sort()
+        tree_writes: dict[bytes, bytes | None] = {}
+        tree_undo: dict[bytes, bytes | None] = {}
+        root = self._root
+        if items:
+            paths = [item[0] for item in items]
+            new_root = self._update(root, b"", items, paths, 0, len(items), tree_writes, tree_undo)
+            if new_root is not root:
+                tree_undo.setdefault(b"", _record(root))
+                tree_writes[b""] = _record(new_root)
+            root = new_root
+        pending = _Pending(self._generation, root, tree_writes, tree_undo, value_writes, value_undo)
+        self._pending = pending
+        return pending
+
+    def _update(
+        self,
+        entry: Entry,
+        path: bytes,
+        items: list[tuple[bytes, bytes, bytes | None]],
+        paths: list[bytes],
+        lo: int,
+        hi: int,
+        writes: dict[bytes, bytes | None],
+        undo: dict[bytes, bytes | None],
+    ) -> Entry:
+        """The new entry at `path` after applying items[lo:hi] (all under `path`) to `entry`."""
+        if entry is None:
+            return self._build(
+                path, [(it[1], it[2]) for it in items[lo:hi] if it[2] is not None], writes, undo
+            )
+        if type(entry) is tuple:
+            kh1 = entry[0]  # type: ignore[index]
+            live: list[tuple[bytes, bytes]] = []
+            replaced = False
+            for _, kh, vh in items[lo:hi]:
+                if kh == kh1:
+                    replaced = True
+                if vh is not None:
+                    live.append((kh, vh))
+            if not replaced:
+                if len(live) == 0:
+                    return entry  # only deletes of absent keys
+                live.append((kh1, entry[1]))  # type: ignore[index]
+                live.sort()
+            elif len(live) == 1 and live[0][0] == kh1 and live[0][1] == entry[1]:  # type: ignore[index]
+                return entry
+            return self._build(path, live, writes, undo)
+
+        node: Node = entry  # type: ignore[assignment]
+        if node.kids is None:
+            self._load_node(node, path)
+        old_kids: list[Entry] = node.kids  # type: ignore[assignment]
+        kids = list(old_kids)
+        hashes = list(node.hashes)  # type: ignore[arg-type]
+        depth = len(path)
+        changed: list[int] = []
+        i = lo
+        while i < hi:
+            nib = paths[i][depth]
+            if nib == 15:
+                j = hi
+            else:
+                j = bisect_left(paths, path + _NIBBLE[nib + 1], i, hi)
+            child_path = path + _NIBBLE[nib]
+            old = old_kids[nib]
+            new = self._update(old, child_path, items, paths, i, j, writes, undo)
+            if new is not old:
+                kids[nib] = new
+                hashes[nib + 1] = _entry_hash(new)
+                changed.append(nib)
+            i = j
+        if not changed:
+            return node
+        empty = hashes.count(ZERO_HASH)
+        for nib in changed:
+            child_path = path + _NIBBLE[nib]
+            if child_path not in undo:
+                undo[child_path] = _record(old_kids[nib])
+            writes[child_path] = _record(kids[nib])
+        if empty == FANOUT:
+            return None
+        if empty == FANOUT - 1:
+            nib = next(n for n in range(FANOUT) if kids[n] is not None)
+            only = kids[nib]
+            if type(only) is tuple:
+                # One leaf left below: it moves up to this position (path compression).
+                child_path = path + _NIBBLE[nib]
+                if child_path not in undo:
+                    undo[child_path] = _record(old_kids[nib])
+                writes[child_path] = None
+                return only
+        return Node(hashes, kids, sha256(b"".join(hashes)).digest())
+
+    def _build(
+        self,
+        path: bytes,
+        live: list[tuple[bytes, bytes]],
+        writes: dict[bytes, bytes | None],
+        undo: dict[bytes, bytes | None],
+    ) -> Entry:
+        """A fresh subtree at `path` from leaves sorted by kh; every position below was empty before."""
+        if not live:
+            return None
+        if len(live) == 1:
+            kh, vh = live[0]
+            return (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
+        depth = len(path)
+        groups: list[list[tuple[bytes, bytes]]] = [[] for _ in range(FANOUT)]
+        for leaf in live:
+            kh = leaf[0]
+            groups[(kh[depth >> 1] >> 4) if depth & 1 == 0 else (kh[depth >> 1] & 15)].append(leaf)
+        kids: list[Entry] = [None] * FANOUT
+        hashes = [NODE_DOMAIN] + [ZERO_HASH] * FANOUT
+        for nib in range(FANOUT):
+            group = groups[nib]
+            if group:
+                child_path = path + _NIBBLE[nib]
+                kid = self._build(child_path, group, writes, undo)
+                kids[nib] = kid
+                hashes[nib + 1] = _entry_hash(kid)
+                writes[child_path] = _record(kid)
+                if child_path not in undo:
+                    undo[child_path] = None
+        return Node(hashes, kids, sha256(b"".join(hashes)).digest())
+
+    # --- commit ----------------------------------------------------------------------------
+
+    def commit(self, version: int, extra_writes: Iterable[WriteOp] = ()) -> bytes:
+        """Persist the working state as `version` together with `extra_writes`, in one synced batch.
+
+        `version` must be the last version + 1 (any version >= 1 for the first commit). Extra writes
+        are the app's own (key, value | None) ops and must lie outside the store's prefix. On any
+        failure nothing is written and the store is unchanged. Returns the new root.
+        """
+        if version <= self._version or (self._version != 0 and version != self._version + 1):
+            raise InvalidVersion(f"cannot commit version {version} after {self._version}")
+        extra: list[WriteOp] = []
+        prefix = self._prefix
+        for key, value in extra_writes:
+            if key.startswith(prefix):
+                raise ReservedKey(f"extra write {key[:16]!r} inside the store prefix")
+            extra.append((key, value))
+        pending = self._compute()
+        root_hash = _entry_hash(pending.root)
+        vb = version_bytes(version)
+
+        ops: list[WriteOp] = []
+        flat = self._flat
+        ops.extend([(flat + key, value) for key, value in pending.value_writes])
+        tree = self._tree
+        ops.extend([(tree + bytes((len(p),)) + p, rec) for p, rec in pending.tree_writes.items()])
+        if self._version != 0:
+            # The first version needs no undo: nothing older is ever read.
+            if pending.value_undo:
+                ops.append((self._undo_values_t + vb, _encode_undo(pending.value_undo)))
+            if pending.tree_undo:
+                ops.append((self._undo_tree_t + vb, _encode_undo(sorted(pending.tree_undo.items()))))
+        ops.append((self._roots + vb, root_hash))
+        ops.append((self._meta, vb + root_hash))
+        # Kept: roots of versions oldest..version and undo logs of versions oldest+1..version.
+        if self._version == 0:
+            oldest = version
+            pruned = range(0)
+        else:
+            oldest = max(self._oldest, version - self._keep + 1)
+            pruned = range(self._oldest, oldest + 1)
+        for old in pruned:
+            ob = version_bytes(old)
+            if old < oldest:
+                ops.append((self._roots + ob, None))
+            ops.append((self._undo_values_t + ob, None))
+            ops.append((self._undo_tree_t + ob, None))
+        ops.extend(extra)
+
+        self._backend.write(ops, sync=True)
+
+        # The batch is durable: only now does the in-memory state move to the new version.
+        cache = self._value_cache
+        if len(cache) + len(pending.value_writes) >= self._value_cache_size:
+            cache.clear()
+        for key, value in pending.value_writes:
+            cache[key] = value
+        for old in pruned:
+            self._undo_cache.pop((self._undo_values_t, old), None)
+            self._undo_cache.pop((self._undo_tree_t, old), None)
+        self._root = pending.root
+        self._root_hash = root_hash
+        self._version = version
+        self._oldest = oldest
+        self._dirty = {}
+        self._pending = None
+        return root_hash
+
+    # --- history ---------------------------------------------------------------------------
+
+    def _check_version(self, version: int) -> None:
+        if self._version == 0 and version == 0:
+            return
+        if not (self._oldest <= version <= self._version) or self._version == 0:
+            raise VersionNotFound(f"version {version} is not kept (kept: {self._oldest}..{self._version})")
+
+    def _undo(self, table: bytes, version: int) -> dict[bytes, bytes | None]:
+        cache = self._undo_cache
+        slot = (table, version)
+        found = cache.get(slot)
+        if found is not None:
+            cache.move_to_end(slot)
+            return found
+        blob = self._backend.get(table + version_bytes(version))
+        parsed = {} if blob is None else _decode_undo(blob)
+        cache[slot] = parsed
+        if len(cache) > self._undo_cache_size:
+            cache.popitem(last=False)
+        return parsed
+
+    def _overlay(self, table: bytes, version: int, key: bytes) -> tuple[bool, bytes | None]:
+        """(found, old) from the undo logs of versions version+1..latest (the oldest change wins)."""
+        for later in range(version + 1, self._version + 1):
+            log = self._undo(table, later)
+            if key in log:
+                return True, log[key]
+        return False, None
+
+    def get_at(self, version: int, key: bytes) -> bytes | None:
+        self._check_version(version)
+        if version != self._version:
+            found, old = self._overlay(self._undo_values_t, version, key)
+            if found:
+                return old
+        return self._committed_get(key)
+
+    def iterate_at(
+        self, version: int, start: bytes, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        self._check_version(version)
+        if version == self._version:
+            return self._committed_iterate(start, end)
+        overlay: dict[bytes, bytes | None] = {}
+        for later in range(self._version, version, -1):  # newest first: older logs overwrite
+            for key, old in self._undo(self._undo_values_t, later).items():
+                if key >= start and (end is None or key < end):
+                    overlay[key] = old
+        from .cache import _merge
+
+        return _merge(sorted(overlay.items()), self._committed_iterate(start, end))
+
+    def reader_at(self, version: int) -> VersionReader:
+        """A KVReader of committed `version`; raises VersionNotFound if it is not kept."""
+        self._check_version(version)
+        return VersionReader(self, version)
+
+    def root_at(self, version: int) -> bytes:
+        self._check_version(version)
+        if version == self._version:
+            return self._root_hash
+        root = self._backend.get(self._roots + version_bytes(version))
+        if root is None:
+            raise VersionNotFound(f"no root for version {version}")
+        return root
+
+    def _tree_record_at(self, version: int, path: bytes) -> bytes | None:
+        if version != self._version:
+            found, old = self._overlay(self._undo_tree_t, version, path)
+            if found:
+                return old
+        return self._backend.get(self._tree + bytes((len(path),)) + path)
+
+    def prove(self, version: int, key: bytes) -> tuple[bytes | None, list[ProofOp]]:
+        """(value, proof ops) for `key` at committed `version`: membership if present, else absence."""
+        self._check_version(version)
+        value = self.get_at(version, key)
+        kh = sha256(key).digest()
+        path = nibbles(kh)
+        levels: list[list[bytes]] = []
+        record = self._tree_record_at(version, b"")
+        depth = 0
+        while True:
+            if record is None:
+                terminal = Terminal(TERMINAL_EMPTY)
+                break
+            entry = _from_record(record)
+            if type(entry) is tuple:
+                terminal = Terminal(TERMINAL_LEAF, entry[0], entry[1])  # type: ignore[index]
+                break
+            prefix = path[:depth]
+            children = [ZERO_HASH] * FANOUT
+            for nib in range(FANOUT):
+                kid = self._tree_record_at(version, prefix + _NIBBLE[nib])
+                if kid is not None:
+                    children[nib] = _entry_hash(_from_record(kid))
+            levels.append(children)
+            record = self._tree_record_at(version, path[: depth + 1])
+            depth += 1
+        data = encode_proof_data(levels, path, terminal)
+        return value, [ProofOp(OP_TYPE, key, data)]
+
+
+class CommittedReader:
+    """KVReader of the latest committed state (what CheckTx and proposal branches start from)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: MerkleStore) -> None:
+        self._store = store
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._store._committed_get(key)
+
+    def iterate(self, start: bytes, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        return self._store._committed_iterate(start, end)
+
+
+class VersionReader:
+    """KVReader of one committed version; raises VersionNotFound once that version is pruned."""
+
+    __slots__ = ("_store", "version")
+
+    def __init__(self, store: MerkleStore, version: int) -> None:
+        self._store = store
+        self.version = version
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._store.get_at(self.version, key)
+
+    def iterate(self, start: bytes, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        return self._store.iterate_at(self.version, start, end)
