@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sidechain import blocks as b
+from validators.genesis import InvalidValidatorsGenesis, parse_validators
 
 log = logging.getLogger("sidechain.app")
 
@@ -179,13 +180,22 @@ class Application:
     def init_chain(self, req: b.InitChainRequest) -> b.InitChainResponse:
         if self._last_height != 0:
             raise ConsensusFailure(f"InitChain on a chain already at height {self._last_height}")
-        if req.app_state_bytes:
+        try:
+            app_state = json.loads(req.app_state_bytes or b"{}")
+        except ValueError as e:
+            raise ConsensusFailure(f"genesis app_state is not valid JSON: {e}") from e
+        if not isinstance(app_state, dict):
+            raise ConsensusFailure("genesis app_state must be a JSON object")
+        if "validators" in app_state:
             try:
-                app_state = json.loads(req.app_state_bytes)
-            except ValueError as e:
-                raise ConsensusFailure(f"genesis app_state is not valid JSON: {e}") from e
-            if not isinstance(app_state, dict):
-                raise ConsensusFailure("genesis app_state must be a JSON object")
+                validators = parse_validators(app_state["validators"])
+            except InvalidValidatorsGenesis as e:
+                raise ConsensusFailure(f"invalid genesis: {e}") from None
+            updates = tuple(b.ValidatorUpdate("ed25519", v.pub_key, v.power) for v in validators)
+        elif req.validators:
+            updates = req.validators
+        else:
+            raise ConsensusFailure("genesis has no validators: set app_state.validators")
         self._chain_id = req.chain_id
         staging = _Staging(self._db)
         chain = req.chain_id.encode()
@@ -194,7 +204,7 @@ class Application:
         self._staged_height = None
         root = staging.root()
         log.info("InitChain chain_id=%s initial_height=%d", req.chain_id, req.initial_height)
-        return b.InitChainResponse(app_hash=root, validators=req.validators)
+        return b.InitChainResponse(app_hash=root, validators=updates)
 
     # -- mempool --------------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port:
         configure(nh, moniker=moniker,
                   ports=CometPorts(rpc=rpc_port, p2p=p2p_port, abci=abci_port, prometheus=cometbft_metrics_port),
                   abci_transport=abci_transport, timeout_commit=timeout_commit)
-        set_genesis_chain(nh, chain_id, {})
+        set_genesis_chain(nh, chain_id, {}, moniker)
         cfg = AppConfig(abci_transport=abci_transport, abci_address=f"tcp://127.0.0.1:{abci_port}",
                         metrics_address=f"127.0.0.1:{metrics_port}")
         nh.app_config.write_text(cfg.to_toml())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import tomllib
 from pathlib import Path
@@ -30,6 +31,10 @@ def test_init_creates_configs_and_refuses_twice(tmp_path: Path) -> None:
     assert comet["p2p"]["laddr"] == "tcp://127.0.0.1:26656"
     assert comet["instrumentation"]["prometheus_listen_addr"] == "127.0.0.1:26660"
     assert comet["proxy_app"] == "tcp://127.0.0.1:26658"
+    genesis = json.loads((home / "config" / "genesis.json").read_text())
+    assert genesis["chain_id"] == "unit-1" and genesis["validators"] == []
+    (val,) = genesis["app_state"]["validators"]
+    assert val["name"] == "m" and val["power"] == "10"
     key = home / "config" / "priv_validator_key.json"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     code, out = run("init", "--home", str(home), "--chain-id", "unit-1")

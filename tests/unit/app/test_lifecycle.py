@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,17 @@ from sidechain.app import Application, ConsensusFailure
 GENESIS_NS = 1_700_000_000 * 10**9
 
 
+VALKEY = bytes(range(32))
+APP_STATE = json.dumps({"validators": [{"name": "v0", "pub_key": base64.b64encode(VALKEY).decode(),
+                                        "power": "10"}]}).encode()
+
+
 def init(app: Application, chain_id: str = "test-1") -> bytes:
     res = app.init_chain(b.InitChainRequest(
-        chain_id=chain_id, time_ns=GENESIS_NS, initial_height=1, app_state_bytes=b"{}",
+        chain_id=chain_id, time_ns=GENESIS_NS, initial_height=1, app_state_bytes=APP_STATE,
         validators=(), consensus_params=b.ConsensusParams(),
     ))
+    assert res.validators == (b.ValidatorUpdate("ed25519", VALKEY, 10),)
     return res.app_hash
 
 
@@ -103,3 +111,10 @@ def test_init_chain_twice_is_refused(tmp_path: Path) -> None:
     app.commit()
     with pytest.raises(ConsensusFailure):
         init(app)
+
+
+def test_genesis_without_validators_is_refused() -> None:
+    with pytest.raises(ConsensusFailure, match="no validators"):
+        Application(None).init_chain(b.InitChainRequest(
+            chain_id="x", time_ns=0, initial_height=1, app_state_bytes=b"{}", validators=(),
+            consensus_params=b.ConsensusParams()))
