@@ -151,6 +151,9 @@ def status(home: Path | None, node: str | None, output: str) -> None:
                f"peers: {len(info['peers'])}{' (' + ', '.join(info['peers']) + ')' if info['peers'] else ''}")
 
 
+# --- command groups of other packages: one `cli.add_command(group)` line each ---------------------
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=True)
