@@ -145,7 +145,9 @@ class MsgHandler(Protocol):
 
     name: str
     module: str
-    msg_type: type
+
+    @property
+    def msg_type(self) -> type: ...
 
     def decode(self, pb_msg: Any, signer: bytes) -> Any: ...
 

@@ -26,6 +26,7 @@ from sidechain.errors import (
     InvalidCoins,
     InvalidDenom,
     InvalidPubKey,
+    SidechainError,
 )
 
 # --- amounts ---------------------------------------------------------------------------------
@@ -249,19 +250,58 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+def _bech32_encode_slow(prefix: str, data: bytes) -> str:
+    """The textbook BIP-173 encoding (kept as the reference the fast path is tested against)."""
+    n = int.from_bytes(data, "big")
+    groups = [(n >> s) & 31 for s in range(155, -1, -5)]
+    chk = _polymod(_prefix_state(prefix), [*groups, 0, 0, 0, 0, 0, 0]) ^ 1
+    return prefix + "1" + "".join(_CHARSET[g] for g in groups) + "".join(
+        _CHARSET[(chk >> s) & 31] for s in (25, 20, 15, 10, 5, 0)
+    )
+
+
+# Fast path. The checksum is affine over GF(2) in the data bits: polymod(state, data ++ 0^6) equals
+# polymod(state, 0^38) XOR polymod(0, data ++ 0^6), and the second term is the XOR of one table
+# entry per data byte (_BYTE_TABLES[j][byte j]). The 32 data characters come two per lookup from the
+# 160 bits, taken 10 at a time.
+def _build_byte_tables() -> tuple[tuple[int, ...], ...]:
+    basis = []
+    for p in range(8 * ADDRESS_LEN):  # bit p of the data, 0 = most significant bit of byte 0
+        groups = [0] * (_DATA_CHARS + 6)
+        groups[p // 5] = 1 << (4 - p % 5)
+        basis.append(_polymod(0, groups))
+    tables = []
+    for j in range(ADDRESS_LEN):
+        t = [0] * 256
+        for b in range(1, 256):
+            low = b & -b  # lowest set bit; bit value 1 << k is data bit 8j + 7 - k
+            t[b] = t[b ^ low] ^ basis[8 * j + 7 - (low.bit_length() - 1)]
+        tables.append(tuple(t))
+    return tuple(tables)
+
+
+_BYTE_TABLES = _build_byte_tables()
+_CHAR_PAIRS = tuple(_CHARSET[i >> 5] + _CHARSET[i & 31] for i in range(1024))  # 10 bits -> 2 characters
+_PAIR_SHIFTS = tuple(range(150, -1, -10))
+_prefix_zero_states: dict[str, int] = {}
+
+
 def bech32_encode(prefix: str, data: bytes) -> str:
     """Bech32 of 20 bytes of data under `prefix` (lowercase)."""
     if len(data) != ADDRESS_LEN:
         raise InvalidAddress(f"an address is {ADDRESS_LEN} bytes, got {len(data)}")
+    chk = _prefix_zero_states.get(prefix)
+    if chk is None:
+        chk = _polymod(_prefix_state(validate_prefix(prefix)), [0] * (_DATA_CHARS + 6)) ^ 1
+        _prefix_zero_states[prefix] = chk
+    for table, byte in zip(_BYTE_TABLES, data, strict=True):
+        chk ^= table[byte]
     n = int.from_bytes(data, "big")
-    groups = [(n >> s) & 31 for s in range(155, -1, -5)]
-    chk = _polymod(_prefix_state(prefix), groups)
-    chk = _polymod(chk, (0, 0, 0, 0, 0, 0)) ^ 1
-    cs = _CHARSET
-    return (
-        prefix + "1" + "".join([cs[g] for g in groups])
-        + "".join([cs[(chk >> s) & 31] for s in (25, 20, 15, 10, 5, 0)])
-    )
+    pairs = _CHAR_PAIRS
+    return "".join((
+        prefix, "1", *[pairs[(n >> s) & 1023] for s in _PAIR_SHIFTS],
+        pairs[(chk >> 20) & 1023], pairs[(chk >> 10) & 1023], pairs[chk & 1023],
+    ))
 
 
 def bech32_decode(text: str, expected_prefix: str) -> bytes:
@@ -353,3 +393,74 @@ def bech32_address(address: bytes, prefix: str) -> str:
             _BECH32_MEMO.clear()
         _BECH32_MEMO[key] = s
     return s
+
+
+# --- reading JSON (genesis, params): every error names the path of the bad value -------------------
+
+
+def json_object(obj: object, path: str, keys: Sequence[str], err: type[SidechainError]) -> dict[str, object]:
+    """`obj` as a dict whose keys are all in `keys` (an unknown key is refused: typos fail loudly)."""
+    if not isinstance(obj, dict):
+        raise err(f"{path}: expected an object, got {type(obj).__name__}")
+    unknown = sorted(k for k in obj if k not in keys)
+    if unknown:
+        raise err(f"{path}: unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(keys)}")
+    return obj
+
+
+def json_list(obj: object, path: str, err: type[SidechainError]) -> list[object]:
+    if not isinstance(obj, list):
+        raise err(f"{path}: expected a list, got {type(obj).__name__}")
+    return obj
+
+
+def json_int(obj: object, path: str, lo: int, hi: int, err: type[SidechainError]) -> int:
+    """An integer in [lo, hi], as a JSON number or a canonical decimal string ("12")."""
+    if isinstance(obj, str) and _DECIMAL_RE.fullmatch(obj):
+        obj = int(obj)
+    if type(obj) is not int:
+        raise err(f"{path}: expected an integer, got {obj!r}")
+    if not lo <= obj <= hi:
+        raise err(f"{path}: {obj} is out of range [{lo}, {hi}]")
+    return obj
+
+
+def json_str(obj: object, path: str, err: type[SidechainError]) -> str:
+    if not isinstance(obj, str):
+        raise err(f"{path}: expected a string, got {obj!r}")
+    return obj
+
+
+def json_bool(obj: object, path: str, err: type[SidechainError]) -> bool:
+    if type(obj) is not bool:
+        raise err(f"{path}: expected true or false, got {obj!r}")
+    return obj
+
+
+def json_coin(obj: object, path: str, err: type[SidechainError]) -> Coin:
+    """{"denom": "stake", "amount": "5"} -> Coin (amounts are strings: 256 bits overflow JSON numbers)."""
+    d = json_object(obj, path, ("denom", "amount"), err)
+    if "denom" not in d or "amount" not in d:
+        raise err(f"{path}: a coin needs 'denom' and 'amount'")
+    try:
+        denom = validate_denom(json_str(d["denom"], f"{path}.denom", err))
+    except InvalidDenom as e:
+        raise err(f"{path}.denom: {e.message}") from None
+    amount = d["amount"]
+    if type(amount) is int and amount >= 0:
+        amount = str(amount)
+    try:
+        return Coin(denom, Amount.parse(json_str(amount, f"{path}.amount", err)))
+    except InvalidAmount as e:
+        raise err(f"{path}.amount: {e.message}") from None
+
+
+def coin_json(coin: Coin) -> dict[str, str]:
+    return {"denom": coin.denom, "amount": str(int(coin.amount))}
+
+
+def json_address(obj: object, path: str, prefix: str, err: type[SidechainError]) -> bytes:
+    try:
+        return bech32_decode(json_str(obj, path, err), prefix)
+    except InvalidAddress as e:
+        raise err(f"{path}: {e.message}") from None

@@ -1,0 +1,23 @@
+"""Errors of the bank module (codespace "bank"). Codes are stable: never renumber."""
+
+from __future__ import annotations
+
+from sidechain.errors import SidechainError
+
+
+class BankError(SidechainError):
+    codespace = "bank"
+
+
+class InsufficientFunds(BankError):
+    code = 2
+
+
+class SendDisabled(BankError):
+    code = 3
+
+
+class SupplyOverflow(BankError):
+    """Minting would push a denom's supply past 2**256 - 1."""
+
+    code = 4
