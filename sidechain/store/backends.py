@@ -52,8 +52,10 @@ class MemoryBackend:
         return iter(snapshot)
 
     def write(self, ops: Sequence[WriteOp], sync: bool = True) -> None:
+        # Collect every op before touching the data, so a failure midway changes nothing.
+        batch = [(bytes(key), None if value is None else bytes(value)) for key, value in ops]
         data = self._data
-        for key, value in ops:
+        for key, value in batch:
             if value is None:
                 if data.pop(key, None) is not None and self._sorted is not None:
                     # Removing from the sorted list keeps it valid; O(n) but deletes are rare.

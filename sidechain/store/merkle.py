@@ -364,6 +364,9 @@ class MerkleStore:
         undo: dict[bytes, bytes | None],
     ) -> Entry:
         """The new entry at `path` after applying items[lo:hi] (all under `path`) to `entry`."""
+        if hi - lo == 1 and type(entry) is Node:
+            # Below the top levels most touched nodes see one key: walk down and back up, no grouping.
+            return self._update_one(entry, path, items[lo], writes, undo)
         if entry is None:
             return self._build(
                 path, [(it[1], it[2]) for it in items[lo:hi] if it[2] is not None], writes, undo
@@ -430,6 +433,83 @@ class MerkleStore:
                 writes[child_path] = None
                 return only
         return Node(hashes, kids, sha256(b"".join(hashes)).digest())
+
+    def _update_one(
+        self,
+        node: Node,
+        path: bytes,
+        item: tuple[bytes, bytes, bytes | None],
+        writes: dict[bytes, bytes | None],
+        undo: dict[bytes, bytes | None],
+    ) -> Entry:
+        """`_update` for a single item under an internal node (the common case at depth)."""
+        nb, kh, vh = item
+        depth = len(path)
+        stack: list[Node] = []
+        cur: Entry = node
+        while type(cur) is Node:
+            if cur.kids is None:
+                self._load_node(cur, nb[:depth])
+            stack.append(cur)
+            cur = cur.kids[nb[depth]]  # type: ignore[index]
+            depth += 1
+        new: Entry
+        if cur is None:
+            if vh is None:
+                return node
+            new = (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
+        elif cur[0] == kh:  # type: ignore[index]
+            if vh is None:
+                new = None
+            elif vh == cur[1]:  # type: ignore[index]
+                return node
+            else:
+                new = (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
+        else:
+            if vh is None:
+                return node
+            pair = sorted([(kh, vh), (cur[0], cur[1])])  # type: ignore[index]
+            new = self._build(nb[:depth], pair, writes, undo)
+        old: Entry = cur
+        while stack:
+            parent = stack.pop()
+            depth -= 1
+            nib = nb[depth]
+            child_path = nb[: depth + 1]
+            if child_path not in undo:
+                undo[child_path] = _record(old)
+            if new is None:
+                writes[child_path] = None
+                new_hash = ZERO_HASH
+            elif type(new) is tuple:
+                writes[child_path] = _LEAF_TAG + new[0] + new[1]
+                new_hash = new[2]
+            else:
+                writes[child_path] = _NODE_TAG + new.hash  # type: ignore[union-attr]
+                new_hash = new.hash  # type: ignore[union-attr]
+            kids = parent.kids.copy()  # type: ignore[union-attr]
+            kids[nib] = new
+            hashes = parent.hashes.copy()  # type: ignore[union-attr]
+            hashes[nib + 1] = new_hash
+            if new is None or (type(new) is tuple and type(old) is Node):
+                # The subtree shrank: this node may now be empty or hold a single leaf (path compression).
+                empty = hashes.count(ZERO_HASH)
+                if empty == FANOUT:
+                    old, new = parent, None
+                    continue
+                if empty == FANOUT - 1:
+                    only_nib = next(n for n in range(FANOUT) if kids[n] is not None)
+                    only = kids[only_nib]
+                    if type(only) is tuple:
+                        only_path = nb[:depth] + _NIBBLE[only_nib]
+                        if only_path not in undo:
+                            undo[only_path] = _record(only)
+                        writes[only_path] = None
+                        old, new = parent, only
+                        continue
+            old = parent
+            new = Node(hashes, kids, sha256(b"".join(hashes)).digest())
+        return new
 
     def _build(
         self,
