@@ -138,8 +138,8 @@ class MsgHandler(Protocol):
     """One message type: how to decode it and its three phases (STYLE.md habit 3).
 
     `name` is the field name of the message in the `Msg` oneof. `decode` does every stateless
-    check (it raises a SidechainError); `spends` lists what the signer pays out (used for the
-    early "have X, need Y" funds check); `check_stateful` only reads; `execute` writes and may
+    check (it raises a SidechainError); `spends` lists what the signer pays out (only used to
+    explain a lack of funds as "have X, need Y"); `check_stateful` only reads; `execute` writes and may
     still raise, in which case the caller discards its writes.
     """
 

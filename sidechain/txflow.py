@@ -175,8 +175,10 @@ def check_stateless(
 # --- phase 2: stateful ------------------------------------------------------------------------------
 
 
-def _check_funds(state: KVReader, tx: DecodedTx) -> None:
-    """The signer holds, per denom, the fee plus everything its messages pay out."""
+def _explain_funds(state: KVReader, tx: DecodedTx) -> None:
+    """After a message failed for lack of funds: if the signer's balances before the tx cannot
+    cover the fee plus everything its messages pay out, say so per denom ("have 5stake, need 7stake
+    (amount 6 + fee 1)"), which is clearer than the failing message's own view after the fee."""
     fee = tx.fee
     need: dict[str, Amount] = {fee.denom: fee.amount} if fee.amount else {}
     for handler, msg in tx.msgs:
@@ -202,12 +204,15 @@ def check_stateful(state: KVStore, tx: DecodedTx, env: TxEnv) -> None:
     `env.height` on top of `state`. Fees taken here are not added to `env.fees`.
     """
     sequence, fee_balance = ante.check_ante(state, tx, env.ctx.auth, env.height, BANK)
-    _check_funds(state, tx)
     branch = CacheKV(state)
     ante.apply_ante(branch, tx, sequence, fee_balance, BANK)
-    for handler, msg in tx.msgs:
-        handler.check_stateful(branch, msg, env)
-        handler.execute(branch, msg, env)
+    try:
+        for handler, msg in tx.msgs:
+            handler.check_stateful(branch, msg, env)
+            handler.execute(branch, msg, env)
+    except InsufficientFunds:
+        _explain_funds(state, tx)
+        raise
     branch.write()
 
 

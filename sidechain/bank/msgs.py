@@ -63,7 +63,7 @@ class SendHandler:
         return msg.to_proto()
 
     def spends(self, msg: MsgSend) -> Sequence[Coin]:
-        return msg.amount
+        return () if msg.to_address == msg.from_address else msg.amount
 
     def check_stateful(self, state: KVReader, msg: MsgSend, env: ExecEnv) -> None:
         if not self.params.send_enabled:

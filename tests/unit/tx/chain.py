@@ -49,7 +49,10 @@ def genesis_json(
         "auth": {"params": params},
         "bank": {
             "balances": [
-                {"address": bech(a), "coins": [{"denom": c.denom, "amount": str(int(c.amount))} for c in coins]}
+                {
+                    "address": bech(a),
+                    "coins": [{"denom": c.denom, "amount": str(int(c.amount))} for c in coins],
+                }
                 for a, coins in balances
             ]
         },

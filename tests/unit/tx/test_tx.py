@@ -56,8 +56,10 @@ def test_round_trip(ctx: TxContext) -> None:
     assert handler.name == "send"
     assert (msg.from_address, msg.to_address, msg.amount) == (addr(K0), addr(K1), (coin(5),))
     # re-encoding the decoded message gives the carried bytes back
-    assert tx_pb2.TxBody(messages=[handler.to_proto(msg)], memo="hello ✓", timeout_height=9).SerializeToString() \
+    assert (
+        tx_pb2.TxBody(messages=[handler.to_proto(msg)], memo="hello ✓", timeout_height=9).SerializeToString()
         == tx.body_bytes
+    )
 
 
 def test_sign_bytes_are_the_signdoc_encoding() -> None:
@@ -145,7 +147,9 @@ def test_non_canonical_field_order_rejected(ctx: TxContext) -> None:
 
 def _signed(body: tx_pb2.TxBody, auth: tx_pb2.AuthInfo | None = None, k=K0) -> bytes:  # type: ignore[no-untyped-def]
     if auth is None:
-        auth = tx_pb2.AuthInfo(public_key=bytes(k.verify_key), sequence=0, fee=tx_pb2.Coin(denom="stake", amount="1"))
+        auth = tx_pb2.AuthInfo(
+            public_key=bytes(k.verify_key), sequence=0, fee=tx_pb2.Coin(denom="stake", amount="1")
+        )
     bb, ab = body.SerializeToString(), auth.SerializeToString()
     sig = k.sign(sign_bytes(bb, ab, CHAIN_ID)).signature
     return tx_pb2.TxRaw(body_bytes=bb, auth_info_bytes=ab, signature=sig).SerializeToString()
@@ -195,8 +199,11 @@ def test_bad_send_amounts(ctx: TxContext, amount: list[tx_pb2.Coin], match: str)
 
 
 def test_bad_recipient_length(ctx: TxContext) -> None:
-    msg = tx_pb2.Msg(send=tx_pb2.MsgSend(from_address=addr(K0), to_address=b"\x01" * 19,
-                                         amount=[tx_pb2.Coin(denom="stake", amount="1")]))
+    msg = tx_pb2.Msg(
+        send=tx_pb2.MsgSend(
+            from_address=addr(K0), to_address=b"\x01" * 19, amount=[tx_pb2.Coin(denom="stake", amount="1")]
+        )
+    )
     with pytest.raises(InvalidMsg, match="to_address"):
         check_stateless(_signed(tx_pb2.TxBody(messages=[msg])), ctx)
 
@@ -207,8 +214,9 @@ def test_fee_required_and_valid(ctx: TxContext) -> None:
     with pytest.raises(InvalidFee, match="no fee"):
         check_stateless(_signed(body, tx_pb2.AuthInfo(public_key=pk)), ctx)
     with pytest.raises(InvalidFee):
-        check_stateless(_signed(body, tx_pb2.AuthInfo(public_key=pk, fee=tx_pb2.Coin(denom="stake", amount="-1"))),
-                        ctx)
+        check_stateless(
+            _signed(body, tx_pb2.AuthInfo(public_key=pk, fee=tx_pb2.Coin(denom="stake", amount="-1"))), ctx
+        )
 
 
 def test_bad_public_key_length(ctx: TxContext) -> None:

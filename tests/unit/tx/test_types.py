@@ -6,7 +6,14 @@ import os
 
 import pytest
 
-from sidechain.errors import AmountOverflow, AmountUnderflow, InvalidAddress, InvalidAmount, InvalidCoins, InvalidDenom
+from sidechain.errors import (
+    AmountOverflow,
+    AmountUnderflow,
+    InvalidAddress,
+    InvalidAmount,
+    InvalidCoins,
+    InvalidDenom,
+)
 from sidechain.types import (
     AMOUNT_MAX,
     Address,
@@ -53,7 +60,13 @@ def test_amount_checked_arithmetic() -> None:
 @pytest.mark.parametrize("other", [1, 1.0, True, "1"])
 def test_amount_refuses_mixing(other: object) -> None:
     a = Amount(5)
-    for op in (lambda: a + other, lambda: a - other, lambda: a * other, lambda: a // other, lambda: a % other):
+    for op in (
+        lambda: a + other,
+        lambda: a - other,
+        lambda: a * other,
+        lambda: a // other,
+        lambda: a % other,
+    ):
         with pytest.raises(TypeError):
             op()
 
@@ -111,7 +124,8 @@ def test_good_denoms(denom: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "denom", ["", "s", "Stake", "l1/0x" + "AB" * 20, "l1/0x" + "ab" * 19, "1stake", "stake/", "a/b/c", "st ake"]
+    "denom",
+    ["", "s", "Stake", "l1/0x" + "AB" * 20, "l1/0x" + "ab" * 19, "1stake", "stake/", "a/b/c", "st ake"],
 )
 def test_bad_denoms(denom: str) -> None:
     with pytest.raises(InvalidDenom):
