@@ -1,0 +1,1 @@
+"""Click command groups that the `sidechain` CLI registers (e.g. `keys`)."""
