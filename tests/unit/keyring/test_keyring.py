@@ -118,3 +118,11 @@ def test_parse_seed_hex() -> None:
     assert kr.parse_seed_hex("0x" + "ab" * 32 + "\n") == bytes([0xAB]) * 32
     with pytest.raises(kr.InvalidSeed):
         kr.parse_seed_hex("abc")
+
+
+def test_default_kdf_cost_round_trip(tmp_path: Path) -> None:
+    ring = kr.Keyring(tmp_path)  # the real (interactive) argon2id cost
+    ring.add("k", PASS)
+    rec = json.loads((ring.dir / "k.key.json").read_text())
+    assert rec["kdf"]["opslimit"] == kr.KdfCost.INTERACTIVE.opslimit
+    assert ring.signing_key("k", PASS)
