@@ -40,56 +40,28 @@ from .keys import (
     version_bytes,
 )
 from .proof import OP_TYPE, TERMINAL_EMPTY, TERMINAL_LEAF, ProofOp, Terminal, encode_proof_data
-from .smt import EMPTY_ROOT, FANOUT, NODE_DOMAIN, ZERO_HASH, nibbles
+from .smt import EMPTY_ROOT, FANOUT, HASH_LEN, ZERO_HASH, nibbles
 
-# A leaf in memory: (kh, vh, leaf hash). Tuples are the cheapest immutable record in CPython.
-Leaf = tuple[bytes, bytes, bytes]
-_LEAF_TAG = b"\x00"
+# In memory a tree entry is its own hash preimage: a leaf is `00 kh vh` (65 bytes) and an internal
+# node `01 h0..h15` (513 bytes), so its hash is sha256(entry) either way. Entries live in one dict
+# keyed by position: no per-node Python objects, which keeps the cyclic GC from walking the tree.
+_LEAF_TAG = 0
 _NODE_TAG = b"\x01"
+_LEAF_LEN = 65
 _NIBBLE = [bytes((i,)) for i in range(FANOUT)]
 _U32 = struct.Struct(">I")
 
-
-class Node:
-    """An internal node. `hashes[0]` is the domain byte so the hash preimage is one join."""
-
-    __slots__ = ("hashes", "kids", "hash")
-
-    def __init__(
-        self, hashes: list[bytes] | None, kids: list[Leaf | Node | None] | None, hash: bytes
-    ) -> None:
-        self.hashes = hashes  # [NODE_DOMAIN, h0..h15]; None until loaded
-        self.kids = kids  # 16 children; None until loaded
-        self.hash = hash
+# A changed position: (new entry or None, its hash).
+Write = tuple[bytes | None, bytes]
 
 
-Entry = Leaf | Node | None
-
-
-def _entry_hash(entry: Entry) -> bytes:
-    if entry is None:
-        return ZERO_HASH
-    if type(entry) is tuple:
-        return entry[2]
-    return entry.hash  # type: ignore[union-attr]
-
-
-def _record(entry: Entry) -> bytes | None:
+def _old_record(entry: bytes | None, slot_hash: bytes) -> bytes | None:
+    """The stored record of `entry`, whose hash (from its parent's slot) is `slot_hash`."""
     if entry is None:
         return None
-    if type(entry) is tuple:
-        return _LEAF_TAG + entry[0] + entry[1]
-    return _NODE_TAG + entry.hash  # type: ignore[union-attr]
-
-
-def _from_record(record: bytes) -> Leaf | Node:
-    if record[:1] == _LEAF_TAG and len(record) == 65:
-        kh = record[1:33]
-        vh = record[33:65]
-        return (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
-    if record[:1] == _NODE_TAG and len(record) == 33:
-        return Node(None, None, record[1:33])
-    raise CorruptStore(f"bad tree record {record[:8].hex()}")
+    if entry[0] == _LEAF_TAG:
+        return entry
+    return _NODE_TAG + slot_hash
 
 
 def _encode_undo(entries: list[tuple[bytes, bytes | None]]) -> bytes:
@@ -138,8 +110,8 @@ class _Pending:
     def __init__(
         self,
         generation: int,
-        root: Entry,
-        tree_writes: dict[bytes, bytes | None],
+        root: bytes,
+        tree_writes: dict[bytes, Write],
         tree_undo: dict[bytes, bytes | None],
         value_writes: list[tuple[bytes, bytes | None]],
         value_undo: list[tuple[bytes, bytes | None]],
@@ -198,43 +170,65 @@ class MerkleStore:
     # --- loading ---------------------------------------------------------------------------
 
     def _load(self) -> None:
+        self._mem: dict[bytes, bytes] = {}  # committed tree entries by position, filled as they are read
         meta = self._backend.get(self._meta)
         if meta is None:
             self._version = 0
             self._oldest = 0
             self._root_hash = EMPTY_ROOT
-            self._root: Entry = None
             return
-        if len(meta) != 40:
+        if len(meta) != 8 + HASH_LEN:
             raise CorruptStore("bad store metadata")
         self._version = int.from_bytes(meta[:8], "big")
         self._root_hash = meta[8:]
         oldest = next(self._backend.iterate(self._roots, prefix_end(self._roots)), None)
-        self._oldest = (
-            self._version if oldest is None else int.from_bytes(oldest[0][len(self._roots) :], "big")
-        )
-        record = self._backend.get(self._tree + b"\x00")
-        self._root = None if record is None else _from_record(record)
-        if _entry_hash(self._root) != self._root_hash:
-            raise CorruptStore("the tree root does not match the committed root")
+        if oldest is None:
+            self._oldest = self._version
+        else:
+            self._oldest = int.from_bytes(oldest[0][len(self._roots) :], "big")
+        root = self._entry(b"", self._root_hash)
+        if root is None and self._root_hash != EMPTY_ROOT:
+            raise CorruptStore("the tree root is missing")
 
-    def _load_node(self, node: Node, path: bytes) -> None:
-        depth = len(path) + 1
-        base = self._tree + bytes((depth,)) + path
-        kids: list[Entry] = [None] * FANOUT
-        hashes = [NODE_DOMAIN] + [ZERO_HASH] * FANOUT
+    def _entry(self, path: bytes, slot_hash: bytes) -> bytes | None:
+        """The committed entry at `path`, whose hash its parent records as `slot_hash`."""
+        entry = self._mem.get(path)
+        if entry is not None:
+            return entry
+        record = self._backend.get(self._tree + bytes((len(path),)) + path)
+        if record is None:
+            if slot_hash != ZERO_HASH:
+                raise CorruptStore(f"tree entry at {path.hex()} is missing")
+            return None
+        if record[0] == _LEAF_TAG and len(record) == _LEAF_LEN:
+            entry = record
+        elif record[:1] == _NODE_TAG and len(record) == 1 + HASH_LEN:
+            entry = self._load_node(path)
+        else:
+            raise CorruptStore(f"bad tree record at {path.hex()}")
+        if sha256(entry).digest() != slot_hash:
+            raise CorruptStore(f"tree entry at {path.hex()} does not match its hash")
+        self._mem[path] = entry
+        return entry
+
+    def _load_node(self, path: bytes) -> bytes:
+        """An internal node's entry, rebuilt from its children's records (one range scan)."""
+        base = self._tree + bytes((len(path) + 1,)) + path
         cut = len(base)
+        slots = [ZERO_HASH] * FANOUT
+        mem = self._mem
         for key, record in self._backend.iterate(base, base + b"\x10"):
             if len(key) != cut + 1:
                 raise CorruptStore("bad tree key")
             nib = key[cut]
-            kid = _from_record(record)
-            kids[nib] = kid
-            hashes[nib + 1] = _entry_hash(kid)
-        if sha256(b"".join(hashes)).digest() != node.hash:
-            raise CorruptStore(f"tree node at {path.hex()} does not match its hash")
-        node.hashes = hashes
-        node.kids = kids
+            if record[0] == _LEAF_TAG and len(record) == _LEAF_LEN:
+                slots[nib] = sha256(record).digest()
+                mem[path + _NIBBLE[nib]] = record
+            elif record[:1] == _NODE_TAG and len(record) == 1 + HASH_LEN:
+                slots[nib] = record[1:]
+            else:
+                raise CorruptStore(f"bad tree record below {path.hex()}")
+        return _NODE_TAG + b"".join(slots)
 
     # --- committed state -------------------------------------------------------------------
 
@@ -317,7 +311,7 @@ class MerkleStore:
 
     def working_root(self) -> bytes:
         """The root the working state would commit to. Writes nothing; cached until the next change."""
-        return _entry_hash(self._compute().root)
+        return self._compute().root
 
     def _compute(self) -> _Pending:
         pending = self._pending
@@ -328,8 +322,9 @@ class MerkleStore:
         value_undo: list[tuple[bytes, bytes | None]] = []
         items: list[tuple[bytes, bytes, bytes | None]] = []  # (nibbles, kh, vh) sorted by kh
         committed_get = self._committed_get
-        for key in sorted(self._dirty):
-            value = self._dirty[key]
+        dirty = self._dirty
+        for key in sorted(dirty):
+            value = dirty[key]
             old = committed_get(key)
             if old == value:
                 continue
@@ -338,41 +333,43 @@ class MerkleStore:
             kh = sha256(key).digest()
             items.append((nibbles(kh), kh, None if value is None else sha256(value).digest()))
         items.sort()
-        tree_writes: dict[bytes, bytes | None] = {}
+        tree_writes: dict[bytes, Write] = {}
         tree_undo: dict[bytes, bytes | None] = {}
-        root = self._root
+        root = self._entry(b"", self._root_hash)
+        root_hash = self._root_hash
         if items:
             paths = [item[0] for item in items]
             new_root = self._update(root, b"", items, paths, 0, len(items), tree_writes, tree_undo)
             if new_root is not root:
-                tree_undo.setdefault(b"", _record(root))
-                tree_writes[b""] = _record(new_root)
-            root = new_root
-        pending = _Pending(self._generation, root, tree_writes, tree_undo, value_writes, value_undo)
+                root_hash = ZERO_HASH if new_root is None else sha256(new_root).digest()
+                tree_undo[b""] = _old_record(root, self._root_hash)
+                tree_writes[b""] = (new_root, root_hash)
+        pending = _Pending(self._generation, root_hash, tree_writes, tree_undo, value_writes, value_undo)
         self._pending = pending
         return pending
 
     def _update(
         self,
-        entry: Entry,
+        entry: bytes | None,
         path: bytes,
         items: list[tuple[bytes, bytes, bytes | None]],
         paths: list[bytes],
         lo: int,
         hi: int,
-        writes: dict[bytes, bytes | None],
+        writes: dict[bytes, Write],
         undo: dict[bytes, bytes | None],
-    ) -> Entry:
-        """The new entry at `path` after applying items[lo:hi] (all under `path`) to `entry`."""
-        if hi - lo == 1 and type(entry) is Node:
-            # Below the top levels most touched nodes see one key: walk down and back up, no grouping.
-            return self._update_one(entry, path, items[lo], writes, undo)
+    ) -> bytes | None:
+        """The new entry at `path` after applying items[lo:hi] (all under `path`) to `entry`.
+
+        Returns `entry` itself when nothing changed. Records every changed position strictly below
+        `path` in `writes` (and its previous record in `undo`); the caller records `path`.
+        """
         if entry is None:
             return self._build(
                 path, [(it[1], it[2]) for it in items[lo:hi] if it[2] is not None], writes, undo
             )
-        if type(entry) is tuple:
-            kh1 = entry[0]  # type: ignore[index]
+        if entry[0] == _LEAF_TAG:
+            kh1 = entry[1:33]
             live: list[tuple[bytes, bytes]] = []
             replaced = False
             for _, kh, vh in items[lo:hi]:
@@ -381,167 +378,160 @@ class MerkleStore:
                 if vh is not None:
                     live.append((kh, vh))
             if not replaced:
-                if len(live) == 0:
+                if not live:
                     return entry  # only deletes of absent keys
-                live.append((kh1, entry[1]))  # type: ignore[index]
+                live.append((kh1, entry[33:]))
                 live.sort()
-            elif len(live) == 1 and live[0][0] == kh1 and live[0][1] == entry[1]:  # type: ignore[index]
+            elif len(live) == 1 and live[0][0] == kh1 and live[0][1] == entry[33:]:
                 return entry
             return self._build(path, live, writes, undo)
+        if hi - lo == 1:
+            # Below the top levels most touched nodes see one key: walk down and back up, no grouping.
+            return self._update_one(entry, path, items[lo], writes, undo)
 
-        node: Node = entry  # type: ignore[assignment]
-        if node.kids is None:
-            self._load_node(node, path)
-        old_kids: list[Entry] = node.kids  # type: ignore[assignment]
-        kids = list(old_kids)
-        hashes = list(node.hashes)  # type: ignore[arg-type]
+        buf = bytearray(entry)
         depth = len(path)
-        changed: list[int] = []
+        changed = False
+        shrunk = False
         i = lo
         while i < hi:
             nib = paths[i][depth]
-            if nib == 15:
-                j = hi
-            else:
-                j = bisect_left(paths, path + _NIBBLE[nib + 1], i, hi)
+            j = hi if nib == 15 else bisect_left(paths, path + _NIBBLE[nib + 1], i, hi)
+            off = 1 + (nib << 5)
+            old_hash = entry[off : off + HASH_LEN]
             child_path = path + _NIBBLE[nib]
-            old = old_kids[nib]
+            old = None if old_hash == ZERO_HASH else self._entry(child_path, old_hash)
             new = self._update(old, child_path, items, paths, i, j, writes, undo)
             if new is not old:
-                kids[nib] = new
-                hashes[nib + 1] = _entry_hash(new)
-                changed.append(nib)
+                changed = True
+                if child_path not in undo:
+                    undo[child_path] = _old_record(old, old_hash)
+                if new is None:
+                    new_hash = ZERO_HASH
+                    shrunk = True
+                else:
+                    new_hash = sha256(new).digest()
+                    if new[0] == _LEAF_TAG and old is not None and old[0] != _LEAF_TAG:
+                        shrunk = True
+                writes[child_path] = (new, new_hash)
+                buf[off : off + HASH_LEN] = new_hash
             i = j
         if not changed:
-            return node
-        empty = hashes.count(ZERO_HASH)
-        for nib in changed:
-            child_path = path + _NIBBLE[nib]
-            if child_path not in undo:
-                undo[child_path] = _record(old_kids[nib])
-            writes[child_path] = _record(kids[nib])
-        if empty == FANOUT:
+            return entry
+        result = bytes(buf)
+        if shrunk:
+            return self._compress(result, path, writes, undo)
+        return result
+
+    def _compress(
+        self, entry: bytes, path: bytes, writes: dict[bytes, Write], undo: dict[bytes, bytes | None]
+    ) -> bytes | None:
+        """Path compression after a subtree shrank: an empty node vanishes, a lone leaf moves up."""
+        live = [n for n in range(FANOUT) if entry[1 + (n << 5) : 33 + (n << 5)] != ZERO_HASH]
+        if not live:
             return None
-        if empty == FANOUT - 1:
-            nib = next(n for n in range(FANOUT) if kids[n] is not None)
-            only = kids[nib]
-            if type(only) is tuple:
-                # One leaf left below: it moves up to this position (path compression).
-                child_path = path + _NIBBLE[nib]
-                if child_path not in undo:
-                    undo[child_path] = _record(old_kids[nib])
-                writes[child_path] = None
-                return only
-        return Node(hashes, kids, sha256(b"".join(hashes)).digest())
+        if len(live) > 1:
+            return entry
+        only_path = path + _NIBBLE[live[0]]
+        slot_hash = entry[1 + (live[0] << 5) : 33 + (live[0] << 5)]
+        if only_path in writes:
+            only = writes[only_path][0]
+        else:
+            only = self._entry(only_path, slot_hash)
+        if only is None or only[0] != _LEAF_TAG:
+            return entry  # a lone internal child still holds two or more keys: the node stays
+        if only_path not in undo:
+            undo[only_path] = only
+        writes[only_path] = (None, ZERO_HASH)
+        return only
 
     def _update_one(
         self,
-        node: Node,
+        entry: bytes,
         path: bytes,
         item: tuple[bytes, bytes, bytes | None],
-        writes: dict[bytes, bytes | None],
+        writes: dict[bytes, Write],
         undo: dict[bytes, bytes | None],
-    ) -> Entry:
+    ) -> bytes | None:
         """`_update` for a single item under an internal node (the common case at depth)."""
         nb, kh, vh = item
         depth = len(path)
-        stack: list[Node] = []
-        cur: Entry = node
-        while type(cur) is Node:
-            if cur.kids is None:
-                self._load_node(cur, nb[:depth])
+        stack: list[bytes] = []
+        cur: bytes | None = entry
+        while cur is not None and cur[0] != _LEAF_TAG:
             stack.append(cur)
-            cur = cur.kids[nb[depth]]  # type: ignore[index]
+            off = 1 + (nb[depth] << 5)
+            slot_hash = cur[off : off + HASH_LEN]
             depth += 1
-        new: Entry
+            cur = None if slot_hash == ZERO_HASH else self._entry(nb[:depth], slot_hash)
+        new: bytes | None
         if cur is None:
             if vh is None:
-                return node
-            new = (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
-        elif cur[0] == kh:  # type: ignore[index]
+                return entry
+            new = b"\x00" + kh + vh
+        elif cur[1:33] == kh:
             if vh is None:
                 new = None
-            elif vh == cur[1]:  # type: ignore[index]
-                return node
+            elif vh == cur[33:]:
+                return entry
             else:
-                new = (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
+                new = b"\x00" + kh + vh
         else:
             if vh is None:
-                return node
-            pair = sorted([(kh, vh), (cur[0], cur[1])])  # type: ignore[index]
-            new = self._build(nb[:depth], pair, writes, undo)
-        old: Entry = cur
+                return entry
+            new = self._build(nb[:depth], sorted([(kh, vh), (cur[1:33], cur[33:])]), writes, undo)
+        old = cur
         while stack:
             parent = stack.pop()
             depth -= 1
-            nib = nb[depth]
+            off = 1 + (nb[depth] << 5)
             child_path = nb[: depth + 1]
             if child_path not in undo:
-                undo[child_path] = _record(old)
-            if new is None:
-                writes[child_path] = None
-                new_hash = ZERO_HASH
-            elif type(new) is tuple:
-                writes[child_path] = _LEAF_TAG + new[0] + new[1]
-                new_hash = new[2]
+                undo[child_path] = _old_record(old, parent[off : off + HASH_LEN])
+            new_hash = ZERO_HASH if new is None else sha256(new).digest()
+            writes[child_path] = (new, new_hash)
+            updated = parent[:off] + new_hash + parent[off + HASH_LEN :]
+            if new is None or (new[0] == _LEAF_TAG and old is not None and old[0] != _LEAF_TAG):
+                new = self._compress(updated, nb[:depth], writes, undo)
             else:
-                writes[child_path] = _NODE_TAG + new.hash  # type: ignore[union-attr]
-                new_hash = new.hash  # type: ignore[union-attr]
-            kids = parent.kids.copy()  # type: ignore[union-attr]
-            kids[nib] = new
-            hashes = parent.hashes.copy()  # type: ignore[union-attr]
-            hashes[nib + 1] = new_hash
-            if new is None or (type(new) is tuple and type(old) is Node):
-                # The subtree shrank: this node may now be empty or hold a single leaf (path compression).
-                empty = hashes.count(ZERO_HASH)
-                if empty == FANOUT:
-                    old, new = parent, None
-                    continue
-                if empty == FANOUT - 1:
-                    only_nib = next(n for n in range(FANOUT) if kids[n] is not None)
-                    only = kids[only_nib]
-                    if type(only) is tuple:
-                        only_path = nb[:depth] + _NIBBLE[only_nib]
-                        if only_path not in undo:
-                            undo[only_path] = _record(only)
-                        writes[only_path] = None
-                        old, new = parent, only
-                        continue
+                new = updated
             old = parent
-            new = Node(hashes, kids, sha256(b"".join(hashes)).digest())
         return new
 
     def _build(
         self,
         path: bytes,
         live: list[tuple[bytes, bytes]],
-        writes: dict[bytes, bytes | None],
+        writes: dict[bytes, Write],
         undo: dict[bytes, bytes | None],
-    ) -> Entry:
-        """A fresh subtree at `path` from leaves sorted by kh; every position below was empty before."""
+    ) -> bytes | None:
+        """A fresh subtree at `path` from (kh, vh) sorted by kh; every position below was empty before."""
         if not live:
             return None
         if len(live) == 1:
             kh, vh = live[0]
-            return (kh, vh, sha256(_LEAF_TAG + kh + vh).digest())
+            return b"\x00" + kh + vh
         depth = len(path)
         groups: list[list[tuple[bytes, bytes]]] = [[] for _ in range(FANOUT)]
-        for leaf in live:
-            kh = leaf[0]
-            groups[(kh[depth >> 1] >> 4) if depth & 1 == 0 else (kh[depth >> 1] & 15)].append(leaf)
-        kids: list[Entry] = [None] * FANOUT
-        hashes = [NODE_DOMAIN] + [ZERO_HASH] * FANOUT
+        byte = depth >> 1
+        if depth & 1:
+            for leaf in live:
+                groups[leaf[0][byte] & 15].append(leaf)
+        else:
+            for leaf in live:
+                groups[leaf[0][byte] >> 4].append(leaf)
+        slots = [ZERO_HASH] * FANOUT
         for nib in range(FANOUT):
             group = groups[nib]
             if group:
                 child_path = path + _NIBBLE[nib]
                 kid = self._build(child_path, group, writes, undo)
-                kids[nib] = kid
-                hashes[nib + 1] = _entry_hash(kid)
-                writes[child_path] = _record(kid)
+                kid_hash = sha256(kid).digest()  # type: ignore[arg-type]
+                slots[nib] = kid_hash
+                writes[child_path] = (kid, kid_hash)
                 if child_path not in undo:
                     undo[child_path] = None
-        return Node(hashes, kids, sha256(b"".join(hashes)).digest())
+        return _NODE_TAG + b"".join(slots)
 
     # --- commit ----------------------------------------------------------------------------
 
@@ -561,14 +551,18 @@ class MerkleStore:
                 raise ReservedKey(f"extra write {key[:16]!r} inside the store prefix")
             extra.append((key, value))
         pending = self._compute()
-        root_hash = _entry_hash(pending.root)
+        root_hash = pending.root
         vb = version_bytes(version)
 
         ops: list[WriteOp] = []
         flat = self._flat
         ops.extend([(flat + key, value) for key, value in pending.value_writes])
         tree = self._tree
-        ops.extend([(tree + bytes((len(p),)) + p, rec) for p, rec in pending.tree_writes.items()])
+        for p, (entry, entry_hash) in pending.tree_writes.items():
+            if entry is None or entry[0] == _LEAF_TAG:
+                ops.append((tree + bytes((len(p),)) + p, entry))
+            else:
+                ops.append((tree + bytes((len(p),)) + p, _NODE_TAG + entry_hash))
         if self._version != 0:
             # The first version needs no undo: nothing older is ever read.
             if pending.value_undo:
@@ -603,7 +597,12 @@ class MerkleStore:
         for old in pruned:
             self._undo_cache.pop((self._undo_values_t, old), None)
             self._undo_cache.pop((self._undo_tree_t, old), None)
-        self._root = pending.root
+        mem = self._mem
+        for p, (entry, _) in pending.tree_writes.items():
+            if entry is None:
+                mem.pop(p, None)
+            else:
+                mem[p] = entry
         self._root_hash = root_hash
         self._version = version
         self._oldest = oldest
@@ -698,16 +697,15 @@ class MerkleStore:
             if record is None:
                 terminal = Terminal(TERMINAL_EMPTY)
                 break
-            entry = _from_record(record)
-            if type(entry) is tuple:
-                terminal = Terminal(TERMINAL_LEAF, entry[0], entry[1])  # type: ignore[index]
+            if record[0] == _LEAF_TAG:
+                terminal = Terminal(TERMINAL_LEAF, record[1:33], record[33:65])
                 break
             prefix = path[:depth]
             children = [ZERO_HASH] * FANOUT
             for nib in range(FANOUT):
                 kid = self._tree_record_at(version, prefix + _NIBBLE[nib])
                 if kid is not None:
-                    children[nib] = _entry_hash(_from_record(kid))
+                    children[nib] = sha256(kid).digest() if kid[0] == _LEAF_TAG else kid[1:]
             levels.append(children)
             record = self._tree_record_at(version, path[: depth + 1])
             depth += 1
