@@ -152,6 +152,9 @@ def status(home: Path | None, node: str | None, output: str) -> None:
 
 
 # --- command groups of other packages: one `cli.add_command(group)` line each ---------------------
+from genesis.cli import genesis as genesis_group  # noqa: E402
+
+cli.add_command(genesis_group)
 
 
 def main() -> None:

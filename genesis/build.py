@@ -1,0 +1,177 @@
+"""Assemble one genesis.json from signed join files, funded accounts and params (`collect`).
+
+The genesis validator set goes in `app_state.validators` (InitChain returns it; genesis.json's own
+`validators` stays empty), with each validator's stake as its power. Each validator's operator
+account is funded (unless the accounts list already funds it). The result is checked by the
+modules' own genesis code (validators, auth, bank) before it is written, so a genesis this tool
+writes is one the nodes accept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from genesis.errors import CollectError, SpecError
+from genesis.join import SignedJoin
+from genesis.spec import CHAIN_ID_RE, GenesisParams, _coins, _obj
+from sidechain.errors import SidechainError
+from sidechain.types import Coin, coin_json
+from validators.genesis import InvalidValidatorsGenesis, parse_validators
+
+
+@dataclass(frozen=True)
+class Funding:
+    address: str  # bech32
+    coins: tuple[Coin, ...]
+
+
+def parse_accounts(obj: object, source: str) -> list[Funding]:
+    """An accounts file: [{"address": "side1...", "coins": "1000stake,5l1/eth"}, ...]."""
+    if not isinstance(obj, list):
+        raise SpecError(f'{source}: expected a list of {{"address", "coins"}}')
+    out = []
+    for i, item in enumerate(obj):
+        p = f"{source}[{i}]"
+        d = _obj(item, p, ("address", "coins"))
+        if not isinstance(d.get("address"), str) or "coins" not in d:
+            raise SpecError(f'{p}: needs "address" (bech32) and "coins"')
+        out.append(Funding(str(d["address"]), _coins(d["coins"], f"{p}.coins")))
+    return out
+
+
+def read_accounts_file(path: Path) -> list[Funding]:
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"accounts file {path} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise SpecError(f"accounts file {path} is not valid JSON: {e}") from None
+    return parse_accounts(obj, str(path))
+
+
+def read_params_file(path: Path) -> GenesisParams:
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"params file {path} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise SpecError(f"params file {path} is not valid JSON: {e}") from None
+    try:
+        return GenesisParams.from_json(obj)
+    except SpecError as e:
+        raise SpecError(f"{path}: {e}") from None
+
+
+def _name(j: SignedJoin) -> str:
+    return j.source or f"join of {j.body.moniker}"
+
+
+def check_joins(chain_id: str, joins: Sequence[SignedJoin]) -> None:
+    """Every join is for `chain_id`; no two claim one validator key, moniker, node, operator or address."""
+    if not CHAIN_ID_RE.match(chain_id):
+        raise CollectError(f"chain id {chain_id!r} must be 1-49 letters, digits, '.', '_' or '-'")
+    if not joins:
+        raise CollectError("no join files given: a genesis needs at least one validator")
+    by_key: dict[bytes, SignedJoin] = {}
+    unique: dict[str, dict[str, SignedJoin]] = {
+        "moniker": {},
+        "node id": {},
+        "operator": {},
+        "p2p address": {},
+    }
+    for j in joins:
+        b = j.body
+        if b.chain_id != chain_id:
+            raise CollectError(f"{_name(j)}: made for chain {b.chain_id!r}, not {chain_id!r}")
+        prev = by_key.get(b.pub_key)
+        if prev is not None:
+            if prev.body == b:
+                raise CollectError(
+                    f"{_name(j)}: duplicate of {_name(prev)} (same validator {b.moniker}, "
+                    f"key {b.pub_key_b64}); give each join file once"
+                )
+            diff = [k for k, v in b.to_json().items() if prev.body.to_json()[k] != v]
+            raise CollectError(
+                f"{_name(j)}: conflicts with {_name(prev)}: same validator key {b.pub_key_b64} "
+                f"but different {', '.join(diff)}; keep only the one you mean"
+            )
+        by_key[b.pub_key] = j
+        for what, value in (
+            ("moniker", b.moniker),
+            ("node id", b.node_id),
+            ("operator", b.operator),
+            ("p2p address", b.p2p_address),
+        ):
+            other = unique[what].get(value)
+            if other is not None:
+                raise CollectError(
+                    f"{_name(j)}: conflicts with {_name(other)}: {what} {value} is used by both "
+                    f"validators {other.body.moniker} and {b.moniker}"
+                )
+            unique[what][value] = j
+
+
+def genesis_time_now() -> str:
+    """RFC 3339 in UTC, as CometBFT writes it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def assemble_genesis(
+    chain_id: str,
+    joins: Sequence[SignedJoin],
+    accounts: Sequence[Funding],
+    params: GenesisParams,
+    operator_coins: tuple[Coin, ...],
+    genesis_time: str | None = None,
+) -> dict[str, object]:
+    """The genesis.json document, checked by every module's genesis rules."""
+    check_joins(chain_id, joins)
+    funded = {a.address for a in accounts}
+    balances = [{"address": a.address, "coins": [coin_json(c) for c in a.coins]} for a in accounts]
+    for j in joins:
+        if j.body.operator not in funded and operator_coins:
+            balances.append({"address": j.body.operator, "coins": [coin_json(c) for c in operator_coins]})
+            funded.add(j.body.operator)
+    app_state: dict[str, object] = {
+        "validators": [
+            {"name": j.body.moniker, "pub_key": j.body.pub_key_b64, "power": str(j.body.stake)} for j in joins
+        ],
+        "auth": {"params": params.auth, "accounts": []},
+        "bank": {"params": params.bank, "balances": balances},
+    }
+    check_app_state(app_state)
+    return {
+        "genesis_time": genesis_time or genesis_time_now(),
+        "chain_id": chain_id,
+        "initial_height": "1",
+        "consensus_params": params.consensus.to_genesis_json(),
+        "validators": [],
+        "app_hash": "",
+        "app_state": app_state,
+    }
+
+
+def check_app_state(app_state: dict[str, object]) -> None:
+    """The app_state as InitChain will read it: validators, auth and bank by their own rules."""
+    from sidechain.auth.genesis import AuthGenesis
+    from sidechain.bank.genesis import BankGenesis
+
+    try:
+        parse_validators(app_state.get("validators"))
+        auth = AuthGenesis.from_json(app_state.get("auth"))
+        BankGenesis.from_json(app_state.get("bank"), auth.params.address_prefix)
+    except (InvalidValidatorsGenesis, SidechainError) as e:
+        raise CollectError(f"the genesis would be invalid: {e}") from None
+
+
+def write_genesis(path: Path, genesis: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(genesis, indent=2) + "\n")
+
+
+def persistent_peers(joins: Sequence[SignedJoin], exclude_node_id: str = "") -> str:
+    return ",".join(j.body.peer for j in joins if j.body.node_id != exclude_node_id)

@@ -1,0 +1,411 @@
+"""What a network is made of: the network spec, genesis params and consensus params.
+
+A network spec (JSON) describes a whole local network; every field but `validators` is optional:
+
+    {
+      "chain_id": "sidechain-testnet",
+      "validators": [{"moniker": "val0", "stake": "100", "operator_coins": "1000000000stake"}, ...],
+      "accounts": [{"name": "alice", "coins": "1000000000stake"},
+                   {"address": "side1...", "coins": "5stake,7l1/eth"}],
+      "params": {"consensus": {"block": {"max_bytes": 4194304, "max_gas": -1},
+                               "evidence": {"max_age_num_blocks": 100000, "max_age_duration": "48h",
+                                            "max_bytes": 1048576},
+                               "abci": {"vote_extensions_enable_height": 1}},
+                 "auth": {...auth params...}, "bank": {...bank params...}},
+      "node": {"timeout_commit": "500ms", "timeout_propose": "3s", "abci_transport": "socket"}
+    }
+
+A validator's `stake` (in the native denom) is its voting power until the proof-of-stake module
+derives power from bonded stake. Each validator also has an operator account, a key in the
+network's keyring named after its moniker, funded with `operator_coins`. Accounts with a `name`
+get a key in the keyring; accounts with an `address` are only funded.
+
+`params` is also the format of the `--params` file of `sidechain genesis collect`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genesis.errors import SpecError
+from sidechain.errors import SidechainError
+from sidechain.types import Coin, coins_str, parse_coins
+from validators.genesis import MAX_TOTAL_VOTING_POWER
+
+CHAIN_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,48}$")
+# Monikers become key names, directory-free labels and log prefixes: keep them simple.
+MONIKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
+KEY_NAME_RE = MONIKER_RE
+MAX_BLOCK_BYTES = 100 * 1024 * 1024  # CometBFT's types.MaxBlockSizeBytes
+_DURATION_RE = re.compile(r"^([0-9]+)(ns|us|ms|s|m|h)$")
+_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+DEFAULT_CHAIN_ID = "sidechain-testnet"
+DEFAULT_STAKE = 100
+DEFAULT_OPERATOR_COINS = "1000000000stake"
+DEFAULT_TEST_ACCOUNTS = ("alice", "bob")
+DEFAULT_ACCOUNT_COINS = "1000000000stake"
+
+
+def parse_duration_ns(value: object, path: str) -> int:
+    """A Go-style duration with one unit ("48h", "500ms") or an integer of nanoseconds."""
+    if type(value) is int and value > 0:
+        return value
+    m = _DURATION_RE.match(value) if isinstance(value, str) else None
+    if m is None or int(m.group(1)) <= 0:
+        raise SpecError(f'{path}: expected a positive duration such as "500ms" or "48h", got {value!r}')
+    return int(m.group(1)) * _UNIT_NS[m.group(2)]
+
+
+def _obj(value: object, path: str, keys: tuple[str, ...]) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise SpecError(f"{path}: expected an object, got {type(value).__name__}")
+    unknown = sorted(k for k in value if k not in keys)
+    if unknown:
+        raise SpecError(f"{path}: unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(keys)}")
+    return value
+
+
+def _int(value: object, path: str, lo: int, hi: int) -> int:
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        value = int(value)
+    if type(value) is not int or not lo <= value <= hi:
+        raise SpecError(f"{path}: expected an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def _coins(value: object, path: str) -> tuple[Coin, ...]:
+    if not isinstance(value, str):
+        raise SpecError(f'{path}: expected coins as a string such as "1000stake,5l1/eth", got {value!r}')
+    try:
+        return parse_coins(value)
+    except SidechainError as e:
+        raise SpecError(f"{path}: {e}") from None
+
+
+@dataclass(frozen=True)
+class ConsensusParams:
+    """The consensus params of genesis.json that the app reads in InitChain."""
+
+    block_max_bytes: int = 4 * 1024 * 1024
+    block_max_gas: int = -1
+    evidence_max_age_num_blocks: int = 100_000
+    evidence_max_age_duration_ns: int = 48 * 3600 * 10**9
+    evidence_max_bytes: int = 1024 * 1024
+    vote_extensions_enable_height: int = 1
+
+    def validate(self) -> None:
+        """CometBFT's own rules (types.ConsensusParams.ValidateBasic), checked before a node refuses them."""
+        p = "params.consensus"
+        if self.block_max_bytes != -1 and not 0 < self.block_max_bytes <= MAX_BLOCK_BYTES:
+            raise SpecError(
+                f"{p}.block.max_bytes must be -1 or in [1, {MAX_BLOCK_BYTES}], got {self.block_max_bytes}"
+            )
+        if self.block_max_gas < -1:
+            raise SpecError(f"{p}.block.max_gas must be -1 (unlimited) or >= 0, got {self.block_max_gas}")
+        if self.evidence_max_age_num_blocks <= 0:
+            raise SpecError(f"{p}.evidence.max_age_num_blocks must be positive")
+        if self.evidence_max_age_duration_ns <= 0:
+            raise SpecError(f"{p}.evidence.max_age_duration must be positive")
+        limit = self.block_max_bytes if self.block_max_bytes != -1 else MAX_BLOCK_BYTES
+        if not 0 <= self.evidence_max_bytes <= limit:
+            raise SpecError(
+                f"{p}.evidence.max_bytes must be in [0, block.max_bytes = {limit}], "
+                f"got {self.evidence_max_bytes}"
+            )
+        if self.vote_extensions_enable_height < 0:
+            raise SpecError(f"{p}.abci.vote_extensions_enable_height must be >= 0 (0 disables them)")
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "params.consensus") -> ConsensusParams:
+        d = _obj(obj, path, ("abci", "block", "evidence"))
+        dflt = cls()
+        block = _obj(d.get("block", {}), f"{path}.block", ("max_bytes", "max_gas"))
+        ev = _obj(
+            d.get("evidence", {}), f"{path}.evidence", ("max_age_duration", "max_age_num_blocks", "max_bytes")
+        )
+        abci = _obj(d.get("abci", {}), f"{path}.abci", ("vote_extensions_enable_height",))
+        big = 2**62
+        p = cls(
+            block_max_bytes=_int(
+                block.get("max_bytes", dflt.block_max_bytes), f"{path}.block.max_bytes", -1, big
+            ),
+            block_max_gas=_int(block.get("max_gas", dflt.block_max_gas), f"{path}.block.max_gas", -1, big),
+            evidence_max_age_num_blocks=_int(
+                ev.get("max_age_num_blocks", dflt.evidence_max_age_num_blocks),
+                f"{path}.evidence.max_age_num_blocks",
+                1,
+                big,
+            ),
+            evidence_max_age_duration_ns=parse_duration_ns(
+                ev.get("max_age_duration", dflt.evidence_max_age_duration_ns),
+                f"{path}.evidence.max_age_duration",
+            ),
+            evidence_max_bytes=_int(
+                ev.get("max_bytes", dflt.evidence_max_bytes), f"{path}.evidence.max_bytes", 0, big
+            ),
+            vote_extensions_enable_height=_int(
+                abci.get("vote_extensions_enable_height", dflt.vote_extensions_enable_height),
+                f"{path}.abci.vote_extensions_enable_height",
+                0,
+                big,
+            ),
+        )
+        p.validate()
+        return p
+
+    def to_genesis_json(self) -> dict[str, object]:
+        """genesis.json's `consensus_params`, in CometBFT v0.38's JSON (int64s as strings)."""
+        return {
+            "block": {"max_bytes": str(self.block_max_bytes), "max_gas": str(self.block_max_gas)},
+            "evidence": {
+                "max_age_num_blocks": str(self.evidence_max_age_num_blocks),
+                "max_age_duration": str(self.evidence_max_age_duration_ns),
+                "max_bytes": str(self.evidence_max_bytes),
+            },
+            "validator": {"pub_key_types": ["ed25519"]},
+            "version": {"app": "0"},
+            "abci": {"vote_extensions_enable_height": str(self.vote_extensions_enable_height)},
+        }
+
+
+@dataclass(frozen=True)
+class GenesisParams:
+    """Consensus params plus the modules' params (checked by the modules' own genesis code when the
+    genesis is assembled; kept here as the JSON given)."""
+
+    consensus: ConsensusParams = field(default_factory=ConsensusParams)
+    auth: dict[str, object] = field(default_factory=dict)
+    bank: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def address_prefix(self) -> str:
+        prefix = self.auth.get("address_prefix", "side")
+        return prefix if isinstance(prefix, str) else "side"
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "params") -> GenesisParams:
+        d = _obj(obj, path, ("auth", "bank", "consensus"))
+        auth = d.get("auth", {})
+        bank = d.get("bank", {})
+        if not isinstance(auth, dict) or not isinstance(bank, dict):
+            raise SpecError(f"{path}.auth and {path}.bank must be objects")
+        params = cls(
+            ConsensusParams.from_json(d.get("consensus", {}), f"{path}.consensus"), dict(auth), dict(bank)
+        )
+        params.check_modules()
+        return params
+
+    def check_modules(self) -> None:
+        """The auth and bank params, by the modules' own rules."""
+        from sidechain.auth.genesis import AuthGenesis
+        from sidechain.bank.genesis import BankGenesis
+
+        try:
+            auth = AuthGenesis.from_json({"params": self.auth})
+            BankGenesis.from_json({"params": self.bank}, auth.params.address_prefix)
+        except SidechainError as e:
+            raise SpecError(f"params: {e}") from None
+
+    def to_json(self) -> dict[str, object]:
+        c = self.consensus
+        return {
+            "consensus": {
+                "block": {"max_bytes": c.block_max_bytes, "max_gas": c.block_max_gas},
+                "evidence": {
+                    "max_age_num_blocks": c.evidence_max_age_num_blocks,
+                    "max_age_duration": f"{c.evidence_max_age_duration_ns}ns",
+                    "max_bytes": c.evidence_max_bytes,
+                },
+                "abci": {"vote_extensions_enable_height": c.vote_extensions_enable_height},
+            },
+            "auth": self.auth,
+            "bank": self.bank,
+        }
+
+
+@dataclass(frozen=True)
+class ValidatorSpec:
+    moniker: str
+    stake: int
+    operator_coins: tuple[Coin, ...]
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    coins: tuple[Coin, ...]
+    name: str = ""  # a key of this name is created in the keyring
+    address: str = ""  # or an existing bech32 address
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Per-node CometBFT settings of a local network (not part of genesis)."""
+
+    timeout_commit: str = "500ms"
+    timeout_propose: str = "3s"
+    abci_transport: str = "socket"
+    # CometBFT's default (100ms) batches P2P messages; shorter makes small local networks quicker.
+    flush_throttle_timeout: str = "100ms"
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "node") -> NodeSettings:
+        d = _obj(obj, path, ("abci_transport", "flush_throttle_timeout", "timeout_commit", "timeout_propose"))
+        dflt = cls()
+        out = {}
+        for name in ("timeout_commit", "timeout_propose", "flush_throttle_timeout"):
+            v = d.get(name, getattr(dflt, name))
+            parse_duration_ns(v, f"{path}.{name}")  # validates
+            if not isinstance(v, str):
+                raise SpecError(f'{path}.{name}: expected a duration string such as "500ms"')
+            out[name] = v
+        transport = d.get("abci_transport", dflt.abci_transport)
+        if transport not in ("socket", "grpc"):
+            raise SpecError(f'{path}.abci_transport must be "socket" or "grpc", got {transport!r}')
+        return cls(abci_transport=str(transport), **out)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    chain_id: str
+    validators: tuple[ValidatorSpec, ...]
+    accounts: tuple[AccountSpec, ...] = ()
+    params: GenesisParams = field(default_factory=GenesisParams)
+    node: NodeSettings = field(default_factory=NodeSettings)
+
+    def validate(self) -> None:
+        if not CHAIN_ID_RE.match(self.chain_id):
+            raise SpecError(f"chain_id {self.chain_id!r} must be 1-49 letters, digits, '.', '_' or '-'")
+        if not self.validators:
+            raise SpecError("validators: a network needs at least one validator")
+        names: dict[str, str] = {}
+        total = 0
+        for i, v in enumerate(self.validators):
+            p = f"validators[{i}]"
+            if not MONIKER_RE.match(v.moniker):
+                raise SpecError(f"{p}.moniker {v.moniker!r} must be 1-32 letters, digits, '.', '_' or '-'")
+            if v.moniker in names:
+                raise SpecError(f"{p}.moniker {v.moniker!r} is already used by {names[v.moniker]}")
+            names[v.moniker] = p
+            if not 0 < v.stake <= MAX_TOTAL_VOTING_POWER:
+                raise SpecError(f"{p}.stake must be in [1, {MAX_TOTAL_VOTING_POWER}], got {v.stake}")
+            total += v.stake
+        if total > MAX_TOTAL_VOTING_POWER:
+            raise SpecError(
+                f"validators: total stake {total} exceeds CometBFT's maximum total power "
+                f"{MAX_TOTAL_VOTING_POWER}"
+            )
+        for i, a in enumerate(self.accounts):
+            p = f"accounts[{i}]"
+            if bool(a.name) == bool(a.address):
+                raise SpecError(f"{p}: give exactly one of 'name' (a new key) or 'address'")
+            if a.name:
+                if not KEY_NAME_RE.match(a.name):
+                    raise SpecError(f"{p}.name {a.name!r} must be 1-32 letters, digits, '.', '_' or '-'")
+                if a.name in names:
+                    raise SpecError(
+                        f"{p}.name {a.name!r} is already used by {names[a.name]} "
+                        "(validator operator keys are named after their moniker)"
+                    )
+                names[a.name] = p
+
+    @classmethod
+    def from_json(cls, obj: object) -> NetworkSpec:
+        d = _obj(obj, "spec", ("accounts", "chain_id", "node", "params", "validators"))
+        chain_id = d.get("chain_id", DEFAULT_CHAIN_ID)
+        if not isinstance(chain_id, str):
+            raise SpecError(f"chain_id: expected a string, got {chain_id!r}")
+        vals_raw = d.get("validators")
+        if not isinstance(vals_raw, list):
+            raise SpecError('validators: expected a list of {"moniker", "stake"}')
+        validators = []
+        for i, item in enumerate(vals_raw):
+            p = f"validators[{i}]"
+            v = _obj(item, p, ("moniker", "operator_coins", "stake"))
+            moniker = v.get("moniker", f"val{i}")
+            if not isinstance(moniker, str):
+                raise SpecError(f"{p}.moniker: expected a string")
+            validators.append(
+                ValidatorSpec(
+                    moniker=moniker,
+                    stake=_int(v.get("stake", DEFAULT_STAKE), f"{p}.stake", 1, MAX_TOTAL_VOTING_POWER),
+                    operator_coins=_coins(
+                        v.get("operator_coins", DEFAULT_OPERATOR_COINS), f"{p}.operator_coins"
+                    ),
+                )
+            )
+        accs_raw = d.get("accounts", [])
+        if not isinstance(accs_raw, list):
+            raise SpecError("accounts: expected a list")
+        accounts = []
+        for i, item in enumerate(accs_raw):
+            p = f"accounts[{i}]"
+            a = _obj(item, p, ("address", "coins", "name"))
+            name, address = a.get("name", ""), a.get("address", "")
+            if not isinstance(name, str) or not isinstance(address, str):
+                raise SpecError(f"{p}: name and address must be strings")
+            if "coins" not in a:
+                raise SpecError(f"{p}: missing 'coins'")
+            accounts.append(AccountSpec(coins=_coins(a["coins"], f"{p}.coins"), name=name, address=address))
+        spec = cls(
+            chain_id=chain_id,
+            validators=tuple(validators),
+            accounts=tuple(accounts),
+            params=GenesisParams.from_json(d.get("params", {})),
+            node=NodeSettings.from_json(d.get("node", {})),
+        )
+        spec.validate()
+        return spec
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "chain_id": self.chain_id,
+            "validators": [
+                {"moniker": v.moniker, "stake": str(v.stake), "operator_coins": coins_str(v.operator_coins)}
+                for v in self.validators
+            ],
+            "accounts": [
+                {**({"name": a.name} if a.name else {"address": a.address}), "coins": coins_str(a.coins)}
+                for a in self.accounts
+            ],
+            "params": self.params.to_json(),
+            "node": {
+                "timeout_commit": self.node.timeout_commit,
+                "timeout_propose": self.node.timeout_propose,
+                "abci_transport": self.node.abci_transport,
+                "flush_throttle_timeout": self.node.flush_throttle_timeout,
+            },
+        }
+
+
+def load_spec(path: Path) -> NetworkSpec:
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist") from None
+    except ValueError as e:
+        raise SpecError(f"spec file {path} is not valid JSON: {e}") from None
+    try:
+        return NetworkSpec.from_json(obj)
+    except SpecError as e:
+        raise SpecError(f"{path}: {e}") from None
+
+
+def default_spec(n: int, chain_id: str = DEFAULT_CHAIN_ID, node: NodeSettings | None = None) -> NetworkSpec:
+    """N validators val0..val<N-1> with equal stake, and funded test accounts alice and bob."""
+    if not 1 <= n <= 64:
+        raise SpecError(f"a local testnet has 1 to 64 validators, not {n}")
+    coins = parse_coins(DEFAULT_OPERATOR_COINS)
+    spec = NetworkSpec(
+        chain_id=chain_id,
+        validators=tuple(ValidatorSpec(f"val{i}", DEFAULT_STAKE, coins) for i in range(n)),
+        accounts=tuple(
+            AccountSpec(parse_coins(DEFAULT_ACCOUNT_COINS), name=a) for a in DEFAULT_TEST_ACCOUNTS
+        ),
+        node=node or NodeSettings(),
+    )
+    spec.validate()
+    return spec
