@@ -180,11 +180,12 @@ class MsgRegistry:
     def get(self, name: str) -> MsgHandler | None:
         return self._by_name.get(name)
 
-    def handler_for(self, msg: Any) -> MsgHandler:
-        for h in self.handlers:
-            if isinstance(msg, h.msg_type):
-                return h
-        raise TypeError(f"no registered handler for {type(msg).__name__}")
+    def handler(self, name: str) -> MsgHandler:
+        """The handler of a decoded message's type (UnknownMessage if it is no longer registered)."""
+        h = self._by_name.get(name)
+        if h is None:
+            raise UnknownMessage(f"message type {name!r} is not enabled")
+        return h
 
 
 # --- decoded transactions ------------------------------------------------------------------------------
@@ -214,8 +215,11 @@ class DecodedTx:
     sequence: int
     fee: Coin
     memo: str
+    memo_bytes: int
     timeout_height: int
-    msgs: tuple[tuple[MsgHandler, Any], ...]
+    # (message type name, decoded message). Handlers are looked up in the current registry when the
+    # tx runs, never kept here: a cached tx must not carry the params of the block it was decoded in.
+    msgs: tuple[tuple[str, Any], ...]
     body_bytes: bytes
     auth_info_bytes: bytes
     signature: bytes
@@ -261,6 +265,16 @@ def decode_coin(pb: tx_pb2.Coin, what: str) -> Coin:
         raise InvalidMsg(f"{what}: {e.message}") from None
 
 
+def check_limits(size: int, memo_bytes: int, n_msgs: int, limits: TxLimits) -> None:
+    """The param-dependent bounds (re-checked when a cached tx meets possibly newer params)."""
+    if size > limits.max_tx_bytes or size > HARD_MAX_TX_BYTES:
+        raise TxTooLarge(f"tx is {size} bytes, max is {min(limits.max_tx_bytes, HARD_MAX_TX_BYTES)}")
+    if memo_bytes > limits.max_memo_bytes:
+        raise MemoTooLong(f"memo is {memo_bytes} bytes, max is {limits.max_memo_bytes}")
+    if n_msgs > limits.max_msgs_per_tx:
+        raise TooManyMessages(f"tx has {n_msgs} messages, max is {limits.max_msgs_per_tx}")
+
+
 def decode_tx(raw: bytes, registry: MsgRegistry, limits: TxLimits, digest: bytes | None = None) -> DecodedTx:
     """Bytes -> DecodedTx with every stateless check except the signature (see `verify_signature`)."""
     size = len(raw)
@@ -297,20 +311,18 @@ def decode_tx(raw: bytes, registry: MsgRegistry, limits: TxLimits, digest: bytes
         raise InvalidFee(f"invalid fee: {e.message}") from None
 
     memo = body.memo
-    if len(memo) > limits.max_memo_bytes or len(memo.encode()) > limits.max_memo_bytes:
-        raise MemoTooLong(f"memo is {len(memo.encode())} bytes, max is {limits.max_memo_bytes}")
+    memo_bytes = len(memo.encode()) if memo else 0
     pb_msgs = body.messages
     if not pb_msgs:
         raise NoMessages("tx has no messages")
-    if len(pb_msgs) > limits.max_msgs_per_tx:
-        raise TooManyMessages(f"tx has {len(pb_msgs)} messages, max is {limits.max_msgs_per_tx}")
+    check_limits(size, memo_bytes, len(pb_msgs), limits)
     msgs = []
     for i, m in enumerate(pb_msgs):
         name = m.WhichOneof("sum")
         handler = registry.get(name) if name is not None else None
         if handler is None:
             raise UnknownMessage(f"message {i}: unknown or empty message type {name!r}")
-        msgs.append((handler, handler.decode(getattr(m, name), signer)))
+        msgs.append((name, handler.decode(getattr(m, name), signer)))
 
     return DecodedTx(
         hash=digest if digest is not None else hashlib.sha256(raw).digest(),
@@ -320,6 +332,7 @@ def decode_tx(raw: bytes, registry: MsgRegistry, limits: TxLimits, digest: bytes
         sequence=auth.sequence,
         fee=fee,
         memo=memo,
+        memo_bytes=memo_bytes,
         timeout_height=body.timeout_height,
         msgs=tuple(msgs),
         body_bytes=txr.body_bytes,

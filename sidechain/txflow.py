@@ -47,6 +47,7 @@ from sidechain.tx import (
     DecodedTx,
     MsgHandler,
     MsgRegistry,
+    check_limits,
     decode_tx,
     failed_result,
     tx_hash,
@@ -153,14 +154,16 @@ def check_stateless(
     With `recheck=True` (CheckTx recheck) the signature is not verified again even on a cache miss:
     the tx is in the mempool only because this node verified it at its first CheckTx.
     """
-    if len(raw) > ctx.auth.max_tx_bytes:  # also re-checked on a hit: the param may have changed
-        decode_tx(raw, ctx.registry, ctx.auth)  # raises TxTooLarge
+    if len(raw) > ctx.auth.max_tx_bytes:  # before hashing or parsing anything
+        check_limits(len(raw), 0, 0, ctx.auth)
     digest = tx_hash(raw)
     if cache is not None:
         if cache.chain_id != ctx.chain_id:
             raise ValueError(f"signature cache is for chain {cache.chain_id!r}, not {ctx.chain_id!r}")
         hit = cache.get(digest)
         if hit is not None:
+            # decoded under possibly older params: re-check the param-dependent bounds
+            check_limits(hit.size, hit.memo_bytes, len(hit.msgs), ctx.auth)
             return hit
     tx = decode_tx(raw, ctx.registry, ctx.auth, digest)
     if not recheck:
@@ -175,14 +178,14 @@ def check_stateless(
 # --- phase 2: stateful ------------------------------------------------------------------------------
 
 
-def _explain_funds(state: KVReader, tx: DecodedTx) -> None:
+def _explain_funds(state: KVReader, tx: DecodedTx, registry: MsgRegistry) -> None:
     """After a message failed for lack of funds: if the signer's balances before the tx cannot
     cover the fee plus everything its messages pay out, say so per denom ("have 5stake, need 7stake
     (amount 6 + fee 1)"), which is clearer than the failing message's own view after the fee."""
     fee = tx.fee
     need: dict[str, Amount] = {fee.denom: fee.amount} if fee.amount else {}
-    for handler, msg in tx.msgs:
-        for c in handler.spends(msg):
+    for name, msg in tx.msgs:
+        for c in registry.handler(name).spends(msg):
             need[c.denom] = need.get(c.denom, ZERO) + c.amount
     for denom in sorted(need):
         have = BANK.balance(state, tx.signer, denom)
@@ -206,12 +209,14 @@ def check_stateful(state: KVStore, tx: DecodedTx, env: TxEnv) -> None:
     sequence, fee_balance = ante.check_ante(state, tx, env.ctx.auth, env.height, BANK)
     branch = CacheKV(state)
     ante.apply_ante(branch, tx, sequence, fee_balance, BANK)
+    registry = env.ctx.registry
     try:
-        for handler, msg in tx.msgs:
+        for name, msg in tx.msgs:
+            handler = registry.handler(name)
             handler.check_stateful(branch, msg, env)
             handler.execute(branch, msg, env)
     except InsufficientFunds:
-        _explain_funds(state, tx)
+        _explain_funds(state, tx, registry)
         raise
     branch.write()
 
@@ -258,8 +263,10 @@ def deliver(state: KVStore, tx: DecodedTx, env: TxEnv) -> TxResult:
     events: list[Event] = list(ante_events)
     sender = EventAttribute("sender", signer)
     branch = CacheKV(state)
+    registry = env.ctx.registry
     try:
-        for handler, msg in tx.msgs:
+        for name, msg in tx.msgs:
+            handler = registry.handler(name)
             handler.check_stateful(branch, msg, env)
             events.append(_message_event(handler, sender))
             events.extend(handler.execute(branch, msg, env))

@@ -220,3 +220,29 @@ def test_mempool_recheck_after_commit_evicts_invalidated_tx() -> None:
     fresh_check_state = CacheKV(state)
     with pytest.raises(WrongSequence):
         check_stateful(fresh_check_state, check_stateless(in_mempool, ctx, cache, recheck=True), env(ctx, 2))
+
+
+def test_cached_tx_meets_current_params_not_the_ones_it_was_decoded_under() -> None:
+    from sidechain.auth.params import AuthParams
+    from sidechain.bank.errors import SendDisabled
+    from sidechain.bank.params import BankParams
+    from sidechain.tx import MemoTooLong
+    from sidechain.txflow import TxContext, default_registry
+
+    state, ctx = new_state([(addr(A), [coin(100)])])
+    cache = SignatureCache(CHAIN_ID)
+    raw = send_tx(A, addr(B), 5, 0, memo="m" * 50)
+    check_stateless(raw, ctx, cache)  # CheckTx under the old params
+    # params change (e.g. governance, later): smaller memos, transfers disabled
+    new_ctx = TxContext(
+        CHAIN_ID,
+        AuthParams(**{**{f: getattr(ctx.auth, f) for f in AuthParams.__slots__}, "max_memo_bytes": 10}),
+        default_registry(BankParams(send_enabled=False)),
+    )
+    with pytest.raises(MemoTooLong):
+        check_stateless(raw, new_ctx, cache)
+    no_memo_limit = TxContext(CHAIN_ID, ctx.auth, default_registry(BankParams(send_enabled=False)))
+    tx = check_stateless(raw, no_memo_limit, cache)
+    assert cache.verifications == 1
+    r = deliver(state, tx, TxEnv(1, no_memo_limit))
+    assert r.code == SendDisabled.code
