@@ -7,7 +7,6 @@ Under the prefix, one table byte:
 - `f` + key                        -> latest committed value (the flat table: fast reads, ordered scans)
 - `t` + depth(1) + nibbles(depth)  -> tree entry at that position: leaf `00 kh vh`, internal `01 hash`
 - `u` + version(8 BE)              -> value undo log of that version (old values of the keys it changed)
-- `n` + version(8 BE)              -> tree undo log of that version (old entries of the positions it changed)
 - `r` + version(8 BE)              -> root hash, for every version still kept
 - `m`                              -> latest version(8 BE) + its root(32)
 
@@ -23,7 +22,6 @@ STORE_PREFIX = b"S/"
 TABLE_FLAT = b"f"
 TABLE_TREE = b"t"
 TABLE_UNDO_VALUES = b"u"
-TABLE_UNDO_TREE = b"n"
 TABLE_ROOTS = b"r"
 TABLE_META = b"m"
 

@@ -4,18 +4,19 @@ Shape and hashing: `smt` (16-ary sparse Merkle tree over sha256(key), path-compr
 `keys`. How versions work:
 
 - The latest committed state lives in two tables: the flat table (key -> value, for fast reads and
-  ordered iteration) and the tree table (position -> entry). Commit overwrites them in place.
-- Each commit also writes two undo logs for its version: the previous value of every key it changed
-  and the previous entry of every tree position it changed. Reading version v < latest applies the
-  undo logs of versions latest..v+1 (newest first, so the oldest wins) over the latest tables.
-- Keeping N versions means keeping the undo logs of the newest N-1 versions; pruning deletes one log
-  pair per commit (two deletes), never a scan of what became stale.
-  This makes commits cheap (one put per changed key and per changed tree position) at the price of
-  reads at old versions, which cost one undo-log parse per version between them and the latest
-  (parsed logs are cached).
-- The tree is kept in memory as it is loaded (lazily, one range scan per node) and updated once per
-  commit: the changed keys are sorted by kh and each touched node is rebuilt once, copy-on-write, so
-  `working_root` can compute the next root without disturbing the committed tree.
+  ordered iteration) and the tree table (position -> entry). Commit overwrites both in place.
+- Each commit also writes one undo log for its version: the previous value of every key it changed.
+  Reading version v < latest applies the undo logs of versions latest..v+1 (newest first, so the
+  oldest wins) over the flat table. The tree of version v is not stored: the tree is a function of
+  the key set, so it is rebuilt for proofs as the latest tree with those keys reverted.
+- Keeping N versions means keeping the roots of the newest N versions and the undo logs of the
+  newest N-1; pruning deletes one root and one log per commit, never a scan of what became stale.
+  Commits stay cheap (one put per changed key and per changed tree position); reads and proofs at
+  old versions pay instead, in proportion to the changes since (parsed logs are cached).
+- The committed tree is cached in memory as it is read (lazily, one range scan per node) in a dict
+  of position -> entry bytes. The next root is computed once per commit over the sorted changed
+  keys, each touched node rebuilt once, into an overlay of changed positions, so `working_root`
+  never disturbs the committed tree.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from .keys import (
     TABLE_META,
     TABLE_ROOTS,
     TABLE_TREE,
-    TABLE_UNDO_TREE,
     TABLE_UNDO_VALUES,
     version_bytes,
 )
@@ -53,15 +53,6 @@ _U32 = struct.Struct(">I")
 
 # A changed position: (new entry or None, its hash).
 Write = tuple[bytes | None, bytes]
-
-
-def _old_record(entry: bytes | None, slot_hash: bytes) -> bytes | None:
-    """The stored record of `entry`, whose hash (from its parent's slot) is `slot_hash`."""
-    if entry is None:
-        return None
-    if entry[0] == _LEAF_TAG:
-        return entry
-    return _NODE_TAG + slot_hash
 
 
 def _encode_undo(entries: list[tuple[bytes, bytes | None]]) -> bytes:
@@ -105,21 +96,19 @@ def _decode_undo(blob: bytes) -> dict[bytes, bytes | None]:
 class _Pending:
     """The next version computed by `working_root`, valid while the working state is unchanged."""
 
-    __slots__ = ("generation", "root", "tree_writes", "tree_undo", "value_writes", "value_undo")
+    __slots__ = ("generation", "root", "tree_writes", "value_writes", "value_undo")
 
     def __init__(
         self,
         generation: int,
         root: bytes,
         tree_writes: dict[bytes, Write],
-        tree_undo: dict[bytes, bytes | None],
         value_writes: list[tuple[bytes, bytes | None]],
         value_undo: list[tuple[bytes, bytes | None]],
     ) -> None:
         self.generation = generation
         self.root = root
         self.tree_writes = tree_writes
-        self.tree_undo = tree_undo
         self.value_writes = value_writes
         self.value_undo = value_undo
 
@@ -154,7 +143,6 @@ class MerkleStore:
         self._flat_end = prefix_end(self._flat)
         self._tree = prefix + TABLE_TREE
         self._undo_values_t = prefix + TABLE_UNDO_VALUES
-        self._undo_tree_t = prefix + TABLE_UNDO_TREE
         self._roots = prefix + TABLE_ROOTS
         self._meta = prefix + TABLE_META
         self._dirty: dict[bytes, bytes | None] = {}
@@ -165,6 +153,7 @@ class MerkleStore:
         self._value_cache_size = value_cache_size
         self._undo_cache: OrderedDict[tuple[bytes, int], dict[bytes, bytes | None]] = OrderedDict()
         self._undo_cache_size = undo_cache_size
+        self._tree_cache: tuple[tuple[int, int], dict[bytes, Write]] | None = None
         self._load()
 
     # --- loading ---------------------------------------------------------------------------
@@ -334,17 +323,15 @@ class MerkleStore:
             items.append((nibbles(kh), kh, None if value is None else sha256(value).digest()))
         items.sort()
         tree_writes: dict[bytes, Write] = {}
-        tree_undo: dict[bytes, bytes | None] = {}
         root = self._entry(b"", self._root_hash)
         root_hash = self._root_hash
         if items:
             paths = [item[0] for item in items]
-            new_root = self._update(root, b"", items, paths, 0, len(items), tree_writes, tree_undo)
+            new_root = self._update(root, b"", items, paths, 0, len(items), tree_writes)
             if new_root is not root:
                 root_hash = ZERO_HASH if new_root is None else sha256(new_root).digest()
-                tree_undo[b""] = _old_record(root, self._root_hash)
                 tree_writes[b""] = (new_root, root_hash)
-        pending = _Pending(self._generation, root_hash, tree_writes, tree_undo, value_writes, value_undo)
+        pending = _Pending(self._generation, root_hash, tree_writes, value_writes, value_undo)
         self._pending = pending
         return pending
 
@@ -357,17 +344,14 @@ class MerkleStore:
         lo: int,
         hi: int,
         writes: dict[bytes, Write],
-        undo: dict[bytes, bytes | None],
     ) -> bytes | None:
         """The new entry at `path` after applying items[lo:hi] (all under `path`) to `entry`.
 
         Returns `entry` itself when nothing changed. Records every changed position strictly below
-        `path` in `writes` (and its previous record in `undo`); the caller records `path`.
+        `path` in `writes`; the caller records `path` itself.
         """
         if entry is None:
-            return self._build(
-                path, [(it[1], it[2]) for it in items[lo:hi] if it[2] is not None], writes, undo
-            )
+            return self._build(path, [(it[1], it[2]) for it in items[lo:hi] if it[2] is not None], writes)
         if entry[0] == _LEAF_TAG:
             kh1 = entry[1:33]
             live: list[tuple[bytes, bytes]] = []
@@ -384,10 +368,10 @@ class MerkleStore:
                 live.sort()
             elif len(live) == 1 and live[0][0] == kh1 and live[0][1] == entry[33:]:
                 return entry
-            return self._build(path, live, writes, undo)
+            return self._build(path, live, writes)
         if hi - lo == 1:
             # Below the top levels most touched nodes see one key: walk down and back up, no grouping.
-            return self._update_one(entry, path, items[lo], writes, undo)
+            return self._update_one(entry, path, items[lo], writes)
 
         buf = bytearray(entry)
         depth = len(path)
@@ -401,11 +385,9 @@ class MerkleStore:
             old_hash = entry[off : off + HASH_LEN]
             child_path = path + _NIBBLE[nib]
             old = None if old_hash == ZERO_HASH else self._entry(child_path, old_hash)
-            new = self._update(old, child_path, items, paths, i, j, writes, undo)
+            new = self._update(old, child_path, items, paths, i, j, writes)
             if new is not old:
                 changed = True
-                if child_path not in undo:
-                    undo[child_path] = _old_record(old, old_hash)
                 if new is None:
                     new_hash = ZERO_HASH
                     shrunk = True
@@ -420,12 +402,10 @@ class MerkleStore:
             return entry
         result = bytes(buf)
         if shrunk:
-            return self._compress(result, path, writes, undo)
+            return self._compress(result, path, writes)
         return result
 
-    def _compress(
-        self, entry: bytes, path: bytes, writes: dict[bytes, Write], undo: dict[bytes, bytes | None]
-    ) -> bytes | None:
+    def _compress(self, entry: bytes, path: bytes, writes: dict[bytes, Write]) -> bytes | None:
         """Path compression after a subtree shrank: an empty node vanishes, a lone leaf moves up."""
         live = [n for n in range(FANOUT) if entry[1 + (n << 5) : 33 + (n << 5)] != ZERO_HASH]
         if not live:
@@ -440,8 +420,6 @@ class MerkleStore:
             only = self._entry(only_path, slot_hash)
         if only is None or only[0] != _LEAF_TAG:
             return entry  # a lone internal child still holds two or more keys: the node stays
-        if only_path not in undo:
-            undo[only_path] = only
         writes[only_path] = (None, ZERO_HASH)
         return only
 
@@ -451,7 +429,6 @@ class MerkleStore:
         path: bytes,
         item: tuple[bytes, bytes, bytes | None],
         writes: dict[bytes, Write],
-        undo: dict[bytes, bytes | None],
     ) -> bytes | None:
         """`_update` for a single item under an internal node (the common case at depth)."""
         nb, kh, vh = item
@@ -479,20 +456,18 @@ class MerkleStore:
         else:
             if vh is None:
                 return entry
-            new = self._build(nb[:depth], sorted([(kh, vh), (cur[1:33], cur[33:])]), writes, undo)
+            new = self._build(nb[:depth], sorted([(kh, vh), (cur[1:33], cur[33:])]), writes)
         old = cur
         while stack:
             parent = stack.pop()
             depth -= 1
             off = 1 + (nb[depth] << 5)
             child_path = nb[: depth + 1]
-            if child_path not in undo:
-                undo[child_path] = _old_record(old, parent[off : off + HASH_LEN])
             new_hash = ZERO_HASH if new is None else sha256(new).digest()
             writes[child_path] = (new, new_hash)
             updated = parent[:off] + new_hash + parent[off + HASH_LEN :]
             if new is None or (new[0] == _LEAF_TAG and old is not None and old[0] != _LEAF_TAG):
-                new = self._compress(updated, nb[:depth], writes, undo)
+                new = self._compress(updated, nb[:depth], writes)
             else:
                 new = updated
             old = parent
@@ -503,7 +478,6 @@ class MerkleStore:
         path: bytes,
         live: list[tuple[bytes, bytes]],
         writes: dict[bytes, Write],
-        undo: dict[bytes, bytes | None],
     ) -> bytes | None:
         """A fresh subtree at `path` from (kh, vh) sorted by kh; every position below was empty before."""
         if not live:
@@ -525,12 +499,10 @@ class MerkleStore:
             group = groups[nib]
             if group:
                 child_path = path + _NIBBLE[nib]
-                kid = self._build(child_path, group, writes, undo)
+                kid = self._build(child_path, group, writes)
                 kid_hash = sha256(kid).digest()  # type: ignore[arg-type]
                 slots[nib] = kid_hash
                 writes[child_path] = (kid, kid_hash)
-                if child_path not in undo:
-                    undo[child_path] = None
         return _NODE_TAG + b"".join(slots)
 
     # --- commit ----------------------------------------------------------------------------
@@ -567,8 +539,6 @@ class MerkleStore:
             # The first version needs no undo: nothing older is ever read.
             if pending.value_undo:
                 ops.append((self._undo_values_t + vb, _encode_undo(pending.value_undo)))
-            if pending.tree_undo:
-                ops.append((self._undo_tree_t + vb, _encode_undo(sorted(pending.tree_undo.items()))))
         ops.append((self._roots + vb, root_hash))
         ops.append((self._meta, vb + root_hash))
         # Kept: roots of versions oldest..version and undo logs of versions oldest+1..version.
@@ -583,7 +553,6 @@ class MerkleStore:
             if old < oldest:
                 ops.append((self._roots + ob, None))
             ops.append((self._undo_values_t + ob, None))
-            ops.append((self._undo_tree_t + ob, None))
         ops.extend(extra)
 
         self._backend.write(ops, sync=True)
@@ -596,7 +565,6 @@ class MerkleStore:
             cache[key] = value
         for old in pruned:
             self._undo_cache.pop((self._undo_values_t, old), None)
-            self._undo_cache.pop((self._undo_tree_t, old), None)
         mem = self._mem
         for p, (entry, _) in pending.tree_writes.items():
             if entry is None:
@@ -677,37 +645,63 @@ class MerkleStore:
             raise VersionNotFound(f"no root for version {version}")
         return root
 
-    def _tree_record_at(self, version: int, path: bytes) -> bytes | None:
-        if version != self._version:
-            found, old = self._overlay(self._undo_tree_t, version, path)
-            if found:
-                return old
-        return self._backend.get(self._tree + bytes((len(path),)) + path)
+    def _tree_at(self, version: int) -> dict[bytes, Write]:
+        """Tree entries of `version` that differ from the latest, as an overlay of positions.
+
+        Old trees are not stored: the tree is a function of the key set, so the tree of `version`
+        is the latest tree with every key changed since put back to its value at `version` (from
+        the value undo logs). Cost: one tree update over the keys changed since; the last overlay
+        is cached until the next commit.
+        """
+        cached = self._tree_cache
+        if cached is not None and cached[0] == (self._version, version):
+            return cached[1]
+        reverted: dict[bytes, bytes | None] = {}
+        for later in range(self._version, version, -1):  # newest first: older logs overwrite
+            reverted.update(self._undo(self._undo_values_t, later))
+        items = []
+        for key, value in reverted.items():
+            kh = sha256(key).digest()
+            items.append((nibbles(kh), kh, None if value is None else sha256(value).digest()))
+        items.sort()
+        writes: dict[bytes, Write] = {}
+        root = self._entry(b"", self._root_hash)
+        if items:
+            new_root = self._update(root, b"", items, [item[0] for item in items], 0, len(items), writes)
+            if new_root is not root:
+                writes[b""] = (new_root, ZERO_HASH if new_root is None else sha256(new_root).digest())
+        expected = self.root_at(version)
+        got = writes[b""][1] if b"" in writes else self._root_hash
+        if got != expected:
+            raise CorruptStore(f"the undo logs do not rebuild the root of version {version}")
+        self._tree_cache = ((self._version, version), writes)
+        return writes
 
     def prove(self, version: int, key: bytes) -> tuple[bytes | None, list[ProofOp]]:
         """(value, proof ops) for `key` at committed `version`: membership if present, else absence."""
         self._check_version(version)
         value = self.get_at(version, key)
+        overlay = self._tree_at(version) if version != self._version else {}
         kh = sha256(key).digest()
         path = nibbles(kh)
         levels: list[list[bytes]] = []
-        record = self._tree_record_at(version, b"")
         depth = 0
+        slot_hash = self.root_at(version)
         while True:
-            if record is None:
+            here = path[:depth]
+            if here in overlay:
+                entry = overlay[here][0]
+            else:
+                entry = None if slot_hash == ZERO_HASH else self._entry(here, slot_hash)
+            if entry is None:
                 terminal = Terminal(TERMINAL_EMPTY)
                 break
-            if record[0] == _LEAF_TAG:
-                terminal = Terminal(TERMINAL_LEAF, record[1:33], record[33:65])
+            if entry[0] == _LEAF_TAG:
+                terminal = Terminal(TERMINAL_LEAF, entry[1:33], entry[33:65])
                 break
-            prefix = path[:depth]
-            children = [ZERO_HASH] * FANOUT
-            for nib in range(FANOUT):
-                kid = self._tree_record_at(version, prefix + _NIBBLE[nib])
-                if kid is not None:
-                    children[nib] = sha256(kid).digest() if kid[0] == _LEAF_TAG else kid[1:]
+            children = [entry[1 + (n << 5) : 33 + (n << 5)] for n in range(FANOUT)]
             levels.append(children)
-            record = self._tree_record_at(version, path[: depth + 1])
+            slot_hash = children[path[depth]]
             depth += 1
         data = encode_proof_data(levels, path, terminal)
         return value, [ProofOp(OP_TYPE, key, data)]
