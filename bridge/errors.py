@@ -1,4 +1,4 @@
-"""Errors of the bridge's L1 client side (contract wrappers, signing, keys, CLI): one root, one class per failure.
+"""Errors of the bridge's L1 tooling (contract wrappers, signing, keys, CLI): one root, one class per failure.
 
 The CLI prints `str(error)` of any `BridgeError` as one line and exits non-zero; anything else is a bug.
 """

@@ -30,7 +30,9 @@ UINT256_MAX = 2**256 - 1
 
 DOMAIN_NAME = "SidechainBridge"
 DOMAIN_VERSION = "1"
-DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
 VALSET_TYPEHASH = keccak(text="Valset(uint256 nonce,address[] validators,uint256[] powers)")
 BATCH_TYPEHASH = keccak(text="BatchDigest(uint256 nonce,uint256 timeoutL1Block,bytes32 withdrawalsHash)")
 GUARDIAN_CHANGE_TYPEHASH = keccak(text="GuardianChange(uint256 nonce,address guardian)")
@@ -102,7 +104,9 @@ class Valset:
             if value == 0:
                 raise InvalidValsetError(f"validator {i} is the zero address")
             if value <= previous:
-                raise InvalidValsetError(f"validator {i} ({address}) is not in strictly ascending address order")
+                raise InvalidValsetError(
+                    f"validator {i} ({address}) is not in strictly ascending address order"
+                )
             _uint256(power, f"power of validator {i}")
             if power == 0:
                 raise InvalidValsetError(f"validator {i} ({address}) has zero power")
@@ -134,7 +138,9 @@ class Valset:
         if not isinstance(data["validators"], list) or not isinstance(data["powers"], list):
             raise ConfigError('"validators" and "powers" must be JSON lists')
         powers = tuple(_uint256(p, "power") for p in data["powers"])
-        return cls(_uint256(data["nonce"], "valset nonce"), tuple(checksum(a) for a in data["validators"]), powers)
+        return cls(
+            _uint256(data["nonce"], "valset nonce"), tuple(checksum(a) for a in data["validators"]), powers
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Valset:
@@ -162,7 +168,7 @@ class Signature:
         return (self.v, self.r.to_bytes(32, "big"), self.s.to_bytes(32, "big"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.v, "r": "0x%064x" % self.r, "s": "0x%064x" % self.s}
+        return {"v": self.v, "r": f"0x{self.r:064x}", "s": f"0x{self.s:064x}"}
 
     @classmethod
     def from_json(cls, data: Any) -> Signature:
@@ -214,7 +220,13 @@ class Domain:
         return keccak(
             encode(
                 ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                [DOMAIN_TYPEHASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), self.chain_id, self.contract],
+                [
+                    DOMAIN_TYPEHASH,
+                    keccak(text=DOMAIN_NAME),
+                    keccak(text=DOMAIN_VERSION),
+                    self.chain_id,
+                    self.contract,
+                ],
             )
         )
 
@@ -231,7 +243,11 @@ class Domain:
 
     def guardian_change_digest(self, nonce: int, guardian: str) -> bytes:
         return self.typed_digest(
-            keccak(encode(["bytes32", "uint256", "address"], [GUARDIAN_CHANGE_TYPEHASH, nonce, checksum(guardian)]))
+            keccak(
+                encode(
+                    ["bytes32", "uint256", "address"], [GUARDIAN_CHANGE_TYPEHASH, nonce, checksum(guardian)]
+                )
+            )
         )
 
 
@@ -240,7 +256,10 @@ def valset_struct_hash(valset: Valset) -> bytes:
     validators_hash = keccak(b"".join(bytes.fromhex(a[2:]).rjust(32, b"\0") for a in valset.validators))
     powers_hash = keccak(b"".join(p.to_bytes(32, "big") for p in valset.powers))
     return keccak(
-        encode(["bytes32", "uint256", "bytes32", "bytes32"], [VALSET_TYPEHASH, valset.nonce, validators_hash, powers_hash])
+        encode(
+            ["bytes32", "uint256", "bytes32", "bytes32"],
+            [VALSET_TYPEHASH, valset.nonce, validators_hash, powers_hash],
+        )
     )
 
 

@@ -13,7 +13,7 @@ from bridge.signing import sign_digest
 
 
 def validator_accounts(count: int, seed: str = "bridge-test") -> list[LocalAccount]:
-    """`count` deterministic keys, sorted by address (the valset order). Test keys: never fund them on a real chain."""
+    """`count` deterministic keys sorted by address (valset order). Public test keys: never fund them."""
     accounts = [Account.from_key(keccak(text=f"{seed}/{i}")) for i in range(count)]
     return sorted(accounts, key=lambda a: int(a.address, 16))
 

@@ -31,6 +31,22 @@ contract GasBurningRecipient {
     }
 }
 
+/// @dev Needs `burn` gas to accept ETH (a legitimate but hungry smart wallet): paid only with the full allowance.
+contract GasHungryRecipient {
+    uint256 public immutable burn;
+    uint256 public received;
+
+    constructor(uint256 burn_) {
+        burn = burn_;
+    }
+
+    receive() external payable {
+        uint256 start = gasleft();
+        while (start - gasleft() < burn) {}
+        received += msg.value;
+    }
+}
+
 /// @dev Reverts with a huge payload (as large as its gas allows), to make a careless caller copy it.
 contract ReturnBombRecipient {
     receive() external payable {
@@ -41,24 +57,47 @@ contract ReturnBombRecipient {
 }
 
 /// @dev On receiving ETH, calls `target` with fixed calldata (e.g. re-enters the bridge) and records the outcome;
-///      reverts with the inner revert data if `bubble` is set.
+///      reverts with the inner revert data if `bubble` is set. The calldata is kept as contract code (read with
+///      EXTCODECOPY) so that a long call fits in a payout's 52,300 gas.
 contract ReentrantRecipient {
     address public target;
-    bytes public data;
     bool public bubble;
     bool public lastOk;
+    address private dataStore;
+    uint256 private dataLength;
     bytes public lastReturn;
-    uint256 public calls;
+    uint256 public calls; // starts at 1
+
+    constructor() {
+        // Non-zero from the start, so that recording a call is cheap.
+        calls = 1;
+        lastReturn = hex"00";
+    }
 
     function configure(address target_, bytes calldata data_, bool bubble_) external {
         target = target_;
-        data = data_;
         bubble = bubble_;
+        dataLength = data_.length;
+        // Init code: copy the code after this 10-byte header to memory and return it; the data is
+        // prefixed with a STOP byte (deployed code may not start with 0xEF).
+        bytes memory init = abi.encodePacked(hex"61", uint16(data_.length + 1), hex"80600a3d393df300", data_);
+        address store;
+        assembly {
+            store := create(0, add(init, 0x20), mload(init))
+        }
+        require(store != address(0), "data store");
+        dataStore = store;
     }
 
     receive() external payable {
-        calls += 1;
+        uint256 length = dataLength;
+        address store = dataStore;
+        bytes memory data = new bytes(length);
+        assembly {
+            extcodecopy(store, add(data, 0x20), 1, length)
+        }
         (bool ok, bytes memory ret) = target.call(data);
+        calls += 1;
         lastOk = ok;
         lastReturn = ret;
         if (!ok && bubble) {

@@ -104,9 +104,13 @@ contract MaliciousERC20 is ERC20 {
     bool public bubbleHookRevert;
     bool public lastHookOk;
     bytes public lastHookReturn;
-    uint256 public hookCalls;
+    uint256 public hookCalls; // starts at 1
 
-    constructor() ERC20("Malicious", "EVIL") {}
+    constructor() ERC20("Malicious", "EVIL") {
+        // Non-zero from the start, so that recording a hook costs little of a payout's gas allowance.
+        hookCalls = 1;
+        lastHookReturn = hex"00";
+    }
 
     function mint(address to, uint256 amount) external {
         _mint(to, amount);

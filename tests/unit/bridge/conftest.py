@@ -81,7 +81,9 @@ class World:
         self.send(token.functions.approve(self.bridge.address, amount), self.user)
         return self.bridge.deposit_erc20(token.address, amount, RECIPIENT, self.user)
 
-    def sign(self, digest: bytes, signers: Sequence[int] | None = None, valset: Valset | None = None) -> list[Signature]:
+    def sign(
+        self, digest: bytes, signers: Sequence[int] | None = None, valset: Valset | None = None
+    ) -> list[Signature]:
         valset = valset or self.valset
         if signers is None:
             signers = minimum_signers(valset)
@@ -105,13 +107,18 @@ class World:
         batch = batch or self.batch()
         if sigs is None:
             sigs = self.sign(self.bridge.domain.batch_digest(batch, withdrawals))
-        return self.bridge.submit_batch(self.valset, sigs, batch, withdrawals, sender or self.relayer, gas=gas)
+        return self.bridge.submit_batch(
+            self.valset, sigs, batch, withdrawals, sender or self.relayer, gas=gas
+        )
 
     def submit_calldata(self, withdrawals: Sequence[Withdrawal], batch: Batch) -> bytes:
         """ABI-encoded submitBatch call (for relayer contracts and re-entrancy hooks)."""
         sigs = self.sign(self.bridge.domain.batch_digest(batch, withdrawals))
         fn = self.bridge.fn.submitBatch(
-            self.valset.to_abi(), [s.to_abi() for s in sigs], batch.to_abi(), [w.to_abi() for w in withdrawals]
+            self.valset.to_abi(),
+            [s.to_abi() for s in sigs],
+            batch.to_abi(),
+            [w.to_abi() for w in withdrawals],
         )
         return bytes.fromhex(fn._encode_transaction_data()[2:])
 
@@ -131,7 +138,9 @@ def _world_and_snapshot() -> tuple[World, int]:
     fot = l1.client.deploy("FeeOnTransferERC20", [100], deployer)
     evil = l1.client.deploy("MaliciousERC20", [], deployer)
     noret = l1.client.deploy("NoReturnERC20", [], deployer)
-    world = World(l1, bridge, validators, valset, deployer, guardian, user, relayer, other, token, fot, evil, noret)
+    world = World(
+        l1, bridge, validators, valset, deployer, guardian, user, relayer, other, token, fot, evil, noret
+    )
     return world, l1.snapshot()
 
 
