@@ -40,7 +40,7 @@ from .keys import (
     version_bytes,
 )
 from .proof import OP_TYPE, TERMINAL_EMPTY, TERMINAL_LEAF, ProofOp, Terminal, encode_proof_data
-from .smt import EMPTY_ROOT, FANOUT, HASH_LEN, ZERO_HASH, nibbles
+from .smt import EMPTY_ROOT, FANOUT, HASH_LEN, MAX_DEPTH, ZERO_HASH, nibbles
 
 # In memory a tree entry is its own hash preimage: a leaf is `00 kh vh` (65 bytes) and an internal
 # node `01 h0..h15` (513 bytes), so its hash is sha256(entry) either way. Entries live in one dict
@@ -142,6 +142,7 @@ class MerkleStore:
         self._flat = prefix + TABLE_FLAT
         self._flat_end = prefix_end(self._flat)
         self._tree = prefix + TABLE_TREE
+        self._depth_keys = [self._tree + bytes((depth,)) for depth in range(MAX_DEPTH + 1)]
         self._undo_values_t = prefix + TABLE_UNDO_VALUES
         self._roots = prefix + TABLE_ROOTS
         self._meta = prefix + TABLE_META
@@ -184,12 +185,14 @@ class MerkleStore:
         entry = self._mem.get(path)
         if entry is not None:
             return entry
-        record = self._backend.get(self._tree + bytes((len(path),)) + path)
-        if record is None:
-            if slot_hash != ZERO_HASH:
-                raise CorruptStore(f"tree entry at {path.hex()} is missing")
+        if slot_hash == ZERO_HASH:
             return None
-        if record[0] == _LEAF_TAG and len(record) == _LEAF_LEN:
+        record = self._backend.get(self._depth_keys[len(path)] + path)
+        if record is None:
+            if len(path) & 1 == 0:
+                raise CorruptStore(f"tree entry at {path.hex()} is missing")
+            entry = self._load_node(path)  # internal nodes at odd depths have no record
+        elif record[0] == _LEAF_TAG and len(record) == _LEAF_LEN:
             entry = record
         elif record[:1] == _NODE_TAG and len(record) == 1 + HASH_LEN:
             entry = self._load_node(path)
@@ -200,23 +203,56 @@ class MerkleStore:
         self._mem[path] = entry
         return entry
 
+    def _scan_level(self, path: bytes, depth: int) -> Iterator[tuple[bytes, bytes]]:
+        """(position, record) of the stored entries `depth` levels below `path`, in order."""
+        base = self._depth_keys[len(path) + depth] + path
+        cut = len(self._depth_keys[0])
+        for key, record in self._backend.iterate(base, base + b"\x10"):
+            if len(key) != cut + len(path) + depth:
+                raise CorruptStore("bad tree key")
+            yield key[cut:], record
+
     def _load_node(self, path: bytes) -> bytes:
-        """An internal node's entry, rebuilt from its children's records (one range scan)."""
-        base = self._tree + bytes((len(path) + 1,)) + path
-        cut = len(base)
+        """An internal node's entry, rebuilt from the records below it.
+
+        Children at an even depth have records; internal children at an odd depth do not (it halves
+        the records a commit writes), so their hashes are rebuilt from the grandchildren's records.
+        """
         slots = [ZERO_HASH] * FANOUT
         mem = self._mem
-        for key, record in self._backend.iterate(base, base + b"\x10"):
-            if len(key) != cut + 1:
-                raise CorruptStore("bad tree key")
-            nib = key[cut]
+        depth = len(path)
+        for position, record in self._scan_level(path, 1):
+            nib = position[depth]
             if record[0] == _LEAF_TAG and len(record) == _LEAF_LEN:
                 slots[nib] = sha256(record).digest()
-                mem[path + _NIBBLE[nib]] = record
+                mem[position] = record
             elif record[:1] == _NODE_TAG and len(record) == 1 + HASH_LEN:
                 slots[nib] = record[1:]
             else:
-                raise CorruptStore(f"bad tree record below {path.hex()}")
+                raise CorruptStore(f"bad tree record at {position.hex()}")
+        if (depth + 1) & 1:
+            grandchildren: list[list[bytes]] = [[] for _ in range(FANOUT)]
+            for position, record in self._scan_level(path, 2):
+                if record[0] == _LEAF_TAG and len(record) == _LEAF_LEN:
+                    mem[position] = record
+                    h = sha256(record).digest()
+                elif record[:1] == _NODE_TAG and len(record) == 1 + HASH_LEN:
+                    h = record[1:]
+                else:
+                    raise CorruptStore(f"bad tree record at {position.hex()}")
+                nib = position[depth]
+                kids = grandchildren[nib]
+                if not kids:
+                    kids.extend([ZERO_HASH] * FANOUT)
+                kids[position[depth + 1]] = h
+            for nib in range(FANOUT):
+                kids = grandchildren[nib]
+                if kids:
+                    if slots[nib] != ZERO_HASH:
+                        raise CorruptStore(f"a leaf at {(path + _NIBBLE[nib]).hex()} has entries below it")
+                    child = _NODE_TAG + b"".join(kids)
+                    slots[nib] = sha256(child).digest()
+                    mem[path + _NIBBLE[nib]] = child
         return _NODE_TAG + b"".join(slots)
 
     # --- committed state -------------------------------------------------------------------
@@ -529,12 +565,19 @@ class MerkleStore:
         ops: list[WriteOp] = []
         flat = self._flat
         ops.extend([(flat + key, value) for key, value in pending.value_writes])
-        tree = self._tree
+        depth_keys = self._depth_keys
+        mem_get = self._mem.get
         for p, (entry, entry_hash) in pending.tree_writes.items():
             if entry is None or entry[0] == _LEAF_TAG:
-                ops.append((tree + bytes((len(p),)) + p, entry))
+                ops.append((depth_keys[len(p)] + p, entry))
+            elif len(p) & 1 == 0:
+                ops.append((depth_keys[len(p)] + p, _NODE_TAG + entry_hash))
             else:
-                ops.append((tree + bytes((len(p),)) + p, _NODE_TAG + entry_hash))
+                # Odd depth: internal nodes are not stored, but a leaf they replace must go. Every
+                # position the update visited is in the committed cache, so a miss means no record.
+                replaced = mem_get(p)
+                if replaced is not None and replaced[0] == _LEAF_TAG:
+                    ops.append((depth_keys[len(p)] + p, None))
         if self._version != 0:
             # The first version needs no undo: nothing older is ever read.
             if pending.value_undo:
@@ -563,14 +606,12 @@ class MerkleStore:
             cache.clear()
         for key, value in pending.value_writes:
             cache[key] = value
-        for old in pruned:
-            self._undo_cache.pop((self._undo_values_t, old), None)
+        for gone in pruned:
+            self._undo_cache.pop((self._undo_values_t, gone), None)
         mem = self._mem
-        for p, (entry, _) in pending.tree_writes.items():
-            if entry is None:
-                mem.pop(p, None)
-            else:
-                mem[p] = entry
+        mem.update({p: entry for p, (entry, _) in pending.tree_writes.items() if entry is not None})
+        for p in [p for p, (entry, _) in pending.tree_writes.items() if entry is None]:
+            mem.pop(p, None)
         self._root_hash = root_hash
         self._version = version
         self._oldest = oldest

@@ -51,10 +51,11 @@ def build(path: str, accounts: int, rng: random.Random) -> tuple[MerkleStore, fl
 
 def run_blocks(
     store: MerkleStore, accounts: int, blocks: int, updates: int, new: int, rng: random.Random
-) -> tuple[list[float], list[float], list[float], int]:
+) -> tuple[list[float], list[float], list[float], list[float], int]:
     root_ms: list[float] = []
     commit_ms: list[float] = []
     apply_ms: list[float] = []
+    cpu_ms: list[float] = []
     next_new = accounts
     for _ in range(blocks):
         keys = [account_key(rng.randrange(accounts)) for _ in range(updates)]
@@ -65,14 +66,16 @@ def run_blocks(
             store.get(key)
             store.set(key, account_value(rng))
         t1 = time.perf_counter()
+        c1 = time.thread_time()
         store.working_root()
         t2 = time.perf_counter()
         store.commit(store.version + 1)
         t3 = time.perf_counter()
+        cpu_ms.append((time.thread_time() - c1) * 1e3)
         apply_ms.append((t1 - t0) * 1e3)
         root_ms.append((t2 - t1) * 1e3)
         commit_ms.append((t3 - t2) * 1e3)
-    return apply_ms, root_ms, commit_ms, next_new
+    return apply_ms, root_ms, commit_ms, cpu_ms, next_new
 
 
 def read_throughput(store: MerkleStore, accounts: int, rng: random.Random, n: int = 50_000) -> float:
@@ -108,10 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             path = os.path.join(base, f"db-{size}")
             store, build_s = build(path, size, rng)
-            apply, root, commit, next_new = run_blocks(
+            apply, root, commit, cpu, next_new = run_blocks(
                 store, size, args.warmup + args.blocks, args.updates, args.new, rng
             )
-            apply, root, commit = apply[args.warmup :], root[args.warmup :], commit[args.warmup :]
+            w = args.warmup
+            apply, root, commit, cpu = apply[w:], root[w:], commit[w:], cpu[w:]
             total = [r + c for r, c in zip(root, commit, strict=True)]
             keys_per_block = args.updates + args.new
             reads = read_throughput(store, size, rng)
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 "root_ms_median": round(statistics.median(root), 2),
                 "write_ms_median": round(statistics.median(commit), 2),
                 "commit_ms_median": round(statistics.median(total), 2),
+                "commit_cpu_ms_median": round(statistics.median(cpu), 2),
                 "commit_ms_min": round(min(total), 2),
                 "commit_ms_max": round(max(total), 2),
                 "commit_us_per_key": round(statistics.median(total) * 1e3 / keys_per_block, 2),
@@ -135,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{size:>9} accounts: commit {row['commit_ms_median']:7.2f} ms/block "
                 f"(root {row['root_ms_median']:.2f} + write {row['write_ms_median']:.2f}), "
-                f"{row['commit_us_per_key']:.1f} us/key; apply {row['apply_ms_median']:.2f} ms; "
+                f"{row['commit_us_per_key']:.1f} us/key, cpu {row['commit_cpu_ms_median']:.2f} ms; "
+                f"apply {row['apply_ms_median']:.2f} ms; "
                 f"build {build_s:.1f} s; reads {reads:,.0f}/s",
                 flush=True,
             )

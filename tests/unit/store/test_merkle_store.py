@@ -18,6 +18,7 @@ from sidechain.store import (
     StoreError,
     VersionNotFound,
     WriteOp,
+    verify,
 )
 from sidechain.store import merkle as merkle_module
 
@@ -270,3 +271,26 @@ def test_update_cost_is_k_log_n(size: int, monkeypatch: pytest.MonkeyPatch) -> N
     # Per key: key hash, value hash, leaf hash, and one node hash per level; per commit a few ops more.
     assert counts["sha256"] <= k * (3 + depth)
     assert writes[0] <= k * (2 + depth) + 10
+
+
+def test_cold_reload_rebuilds_unstored_nodes(backends: BackendFactory) -> None:
+    """Internal nodes at odd depths are not stored: a reopened store rebuilds them from their children."""
+    store = MerkleStore(backends.open(), keep_versions=3)
+    model = {i.to_bytes(3, "big"): b"v" * (i % 7) for i in range(6000)}
+    _fill(store, model)
+    store.commit(1)
+    for i in range(0, 6000, 7):
+        store.set(i.to_bytes(3, "big"), b"changed")
+        model[i.to_bytes(3, "big")] = b"changed"
+    store.commit(2)
+    reopened = MerkleStore(backends.open(), keep_versions=3)
+    for key in [i.to_bytes(3, "big") for i in range(0, 6000, 97)]:
+        value, proof = reopened.prove(2, key)
+        assert value == model[key]
+        verify(proof, reopened.root, key, value)
+    for i in range(1, 6000, 5):
+        reopened.delete(i.to_bytes(3, "big"))
+        model.pop(i.to_bytes(3, "big"))
+    reference = MerkleStore(MemoryBackend())
+    _fill(reference, model)
+    assert reopened.commit(3) == reference.working_root()
