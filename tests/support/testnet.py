@@ -106,3 +106,46 @@ def wait_until(cond: object, timeout: float, what: str, interval: float = 0.2) -
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _listen_table() -> dict[str, tuple[str, int]]:
+    """{socket inode: (local IP, port)} of every listening TCP socket on this host."""
+    import ipaddress
+
+    out = {}
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] != "0A":
+                continue
+            ip_hex, port_hex = f[1].rsplit(":", 1)
+            raw = bytes.fromhex(ip_hex)
+            # /proc prints each 32-bit word of the address in host (little-endian) byte order.
+            ip = b"".join(raw[i : i + 4][::-1] for i in range(0, width, 4))
+            out[f[9]] = (str(ipaddress.ip_address(ip)), int(port_hex, 16))
+    return out
+
+
+def listening_addresses(pids: Sequence[int]) -> list[tuple[str, int]]:
+    """Every (IP, port) that the processes `pids` listen on."""
+    import os
+
+    table = _listen_table()
+    found = []
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in table:
+                found.append(table[link[8:-1]])
+    return sorted(set(found))
