@@ -32,7 +32,7 @@ from pathlib import Path
 
 from genesis.errors import SpecError
 from sidechain.errors import SidechainError
-from sidechain.types import Coin, coins_str, parse_coins
+from sidechain.types import Coin, bech32_decode, coins_str, parse_coins
 from validators.genesis import MAX_TOTAL_VOTING_POWER
 
 CHAIN_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,48}$")
@@ -302,6 +302,11 @@ class NetworkSpec:
             p = f"accounts[{i}]"
             if bool(a.name) == bool(a.address):
                 raise SpecError(f"{p}: give exactly one of 'name' (a new key) or 'address'")
+            if a.address:
+                try:
+                    bech32_decode(a.address, self.params.address_prefix)
+                except SidechainError as e:
+                    raise SpecError(f"{p}.address: {e}") from None
             if a.name:
                 if not KEY_NAME_RE.match(a.name):
                     raise SpecError(f"{p}.name {a.name!r} must be 1-32 letters, digits, '.', '_' or '-'")
