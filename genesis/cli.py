@@ -83,7 +83,10 @@ def genesis() -> None:
 @click.option("--moniker", required=True, help="The validator's name (1-32 letters, digits, '.', '_', '-').")
 @click.option("--chain-id", required=True, help="The network's chain id.")
 @click.option(
-    "--listen-host", default="127.0.0.1", show_default=True, help="Where P2P, RPC and metrics listen."
+    "--p2p-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Where P2P listens (0.0.0.0 for peers on other machines); RPC, ABCI, metrics stay on 127.0.0.1.",
 )
 @click.option("--rpc-port", type=int, default=26657, show_default=True)
 @click.option("--p2p-port", type=int, default=26656, show_default=True)
@@ -96,7 +99,7 @@ def init_validator(
     home: Path,
     moniker: str,
     chain_id: str,
-    listen_host: str,
+    p2p_host: str,
     rpc_port: int,
     p2p_port: int,
     abci_port: int,
@@ -107,9 +110,7 @@ def init_validator(
     """Create a validator's home: consensus key, node key, CometBFT and app config."""
     parse_duration_ns(timeout_commit, "--timeout-commit")
     ports = NodePorts(rpc_port, p2p_port, abci_port, metrics_port, cometbft_metrics_port)
-    init_validator_home(
-        home, moniker, chain_id, ports, NodeSettings(timeout_commit=timeout_commit), listen_host
-    )
+    init_validator_home(home, moniker, chain_id, ports, NodeSettings(timeout_commit=timeout_commit), p2p_host)
     from genesis.keys import load_node_key, load_validator_key
 
     vkey = load_validator_key(home / "config" / "priv_validator_key.json")

@@ -36,7 +36,7 @@ from sidechain.config import AppConfig, NodeHome
 
 @dataclass(frozen=True)
 class NodePorts:
-    """Every port one node listens on (all on its listen host, 127.0.0.1 by default)."""
+    """Every port one node listens on."""
 
     rpc: int
     p2p: int
@@ -71,9 +71,10 @@ def init_validator_home(
     chain_id: str,
     ports: NodePorts,
     settings: NodeSettings | None = None,
-    listen_host: str = "127.0.0.1",
+    p2p_host: str = "127.0.0.1",
 ) -> None:
-    """Create a validator's home: keys, CometBFT config, app config. Refuses an existing home."""
+    """Create a validator's home: keys, CometBFT config, app config. Refuses an existing home.
+    Everything listens on 127.0.0.1 except P2P, which listens on `p2p_host`."""
     settings = settings or NodeSettings()
     if not CHAIN_ID_RE.match(chain_id):
         raise HomeError(f"chain id {chain_id!r} must be 1-49 letters, digits, '.', '_' or '-'")
@@ -94,20 +95,23 @@ def init_validator_home(
             ),
             abci_transport=settings.abci_transport,
             timeout_commit=settings.timeout_commit,
-            host=listen_host,
+            host="127.0.0.1",
         )
         text = nh.cometbft_config.read_text()
         text = set_toml_values(text, "consensus", {"timeout_propose": toml_str(settings.timeout_propose)})
-        text = set_toml_values(
-            text, "p2p", {"flush_throttle_timeout": toml_str(settings.flush_throttle_timeout)}
-        )
+        p2p = {
+            "flush_throttle_timeout": toml_str(settings.flush_throttle_timeout),
+            # Only P2P may face other machines; RPC, ABCI and metrics stay on 127.0.0.1.
+            "laddr": toml_str(f"tcp://{p2p_host}:{ports.p2p}"),
+        }
+        text = set_toml_values(text, "p2p", p2p)
         nh.cometbft_config.write_text(text)
         # Until a network's genesis is installed, the home holds a one-validator genesis of its own.
         set_genesis_chain(nh, chain_id, {}, moniker)
         cfg = AppConfig(
             abci_transport=settings.abci_transport,
             abci_address=f"tcp://127.0.0.1:{ports.abci}",
-            metrics_address=f"{listen_host}:{ports.metrics}",
+            metrics_address=f"127.0.0.1:{ports.metrics}",
         )
         nh.app_config.write_text(cfg.to_toml())
     except CometBFTError as e:

@@ -133,3 +133,26 @@ def test_init_validator_refuses_an_existing_home_and_bad_input(tmp_path: Path) -
         assert r.returncode == 1, (args, r.stdout)
         assert r.stderr.startswith("error: ") and expected in r.stderr, (args, r.stderr)
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_p2p_host_for_other_machines_keeps_everything_else_local(tmp_path: Path) -> None:
+    import tomllib
+
+    home = tmp_path / "h"
+    rpc_p, p2p, abci, metrics, cmetrics = (str(p) for p in free_ports(5))
+    ok("genesis", "init-validator", "--home", str(home), "--moniker", "far", "--chain-id", CHAIN,
+       "--p2p-host", "0.0.0.0", "--rpc-port", rpc_p, "--p2p-port", p2p, "--abci-port", abci,
+       "--metrics-port", metrics, "--cometbft-metrics-port", cmetrics)
+    cfg = tomllib.loads((home / "config" / "config.toml").read_text())
+    assert cfg["p2p"]["laddr"] == f"tcp://0.0.0.0:{p2p}"
+    assert cfg["rpc"]["laddr"] == f"tcp://127.0.0.1:{rpc_p}"
+    assert cfg["instrumentation"]["prometheus_listen_addr"] == f"127.0.0.1:{cmetrics}"
+    assert f'address = "127.0.0.1:{metrics}"' in (home / "config" / "app.toml").read_text()
+    op = bech32_address(bytes(20), "side")
+    r = sidechain("genesis", "join", "--home", str(home), "--stake", "5", "--operator", op,
+                  "--out", str(tmp_path / "far.json"))
+    assert r.returncode == 1 and "peers cannot dial 0.0.0.0; give the address they should use" in r.stderr
+    ok("genesis", "join", "--home", str(home), "--stake", "5", "--operator", op,
+       "--p2p-address", "203.0.113.5:26656", "--out", str(tmp_path / "far.json"))
+    body = json.loads((tmp_path / "far.json").read_text())["body"]
+    assert body["p2p_address"] == "203.0.113.5:26656" and body["stake"] == "5"
