@@ -368,13 +368,25 @@ def _print_summary(net: Network, out: TextIO) -> None:
     p(f"funded test keys (TEST ONLY: published passphrase {TEST_PASSPHRASE!r}; keyring {client}/keyring):\n")
     for k in net.keys:
         p(f"  {k.name:<8} {k.address}\n")
-    if len(net.keys) >= 2:
+    if len(net.keys) >= 2 and _cli_has("tx", "send"):
         a, b = (net.keys[-2], net.keys[-1])
         exe = _rel(Path(sys.executable).parent / "sidechain")
         send = f"tx send {a.name} {b.address} 10stake --fee 1stake --home {client} --node {first.rpc_url}"
         p(f"send: SIDECHAIN_KEYRING_PASSPHRASE={TEST_PASSPHRASE} {exe} {send}\n")
     p("status: make testnet-status   logs: make testnet-logs\n")
     p("stop with: make testnet-stop   (make testnet-clean also deletes the chain data)\n")
+
+
+def _cli_has(group: str, command: str) -> bool:
+    """Whether `sidechain GROUP COMMAND` exists (so that the summary only shows commands that work)."""
+    import importlib
+
+    try:
+        cli = importlib.import_module("sidechain.cli").cli
+    except Exception:  # noqa: BLE001 - a broken CLI only hides the hint; `sidechain` reports it itself
+        return False
+    g = cli.commands.get(group)
+    return g is not None and command in getattr(g, "commands", {})
 
 
 def up(
