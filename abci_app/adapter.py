@@ -305,7 +305,8 @@ class Adapter:
         return pb.ResponseOfferSnapshot(result=result)  # type: ignore[arg-type]
 
     def load_snapshot_chunk(self, r: pb.RequestLoadSnapshotChunk) -> pb.ResponseLoadSnapshotChunk:
-        return pb.ResponseLoadSnapshotChunk(chunk=self.app.load_snapshot_chunk(int(r.height), int(r.format), int(r.chunk)))
+        chunk = self.app.load_snapshot_chunk(int(r.height), int(r.format), int(r.chunk))
+        return pb.ResponseLoadSnapshotChunk(chunk=chunk)
 
     def apply_snapshot_chunk(self, r: pb.RequestApplySnapshotChunk) -> pb.ResponseApplySnapshotChunk:
         res = self.app.apply_snapshot_chunk(int(r.index), bytes(r.chunk), r.sender)

@@ -13,9 +13,19 @@ from typing import Any
 
 import click
 
-from sidechain.cometbft import CometBFTError, CometPorts, configure, find_cometbft, read_rpc_laddr, run_init
-from sidechain.cometbft import set_genesis_chain
+from sidechain.cometbft import (
+    CometBFTError,
+    CometPorts,
+    configure,
+    find_cometbft,
+    read_rpc_laddr,
+    run_init,
+    set_genesis_chain,
+)
 from sidechain.config import AppConfig, ConfigError, NodeHome
+from sidechain.errors import SidechainError
+from sidechain.txflow import default_genesis_json, parse_genesis
+from sidechain.types import coin_json, parse_coins
 
 CHAIN_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,48}$")
 
@@ -51,16 +61,34 @@ home_option = click.option(
 @click.option("--metrics-port", type=int, default=26670, show_default=True)
 @click.option("--cometbft-metrics-port", type=int, default=26660, show_default=True)
 @click.option("--timeout-commit", default=None, help='CometBFT consensus.timeout_commit, e.g. "100ms".')
+@click.option("--account", "accounts", multiple=True, metavar="ADDRESS=COINS",
+              help="Fund an account in genesis, e.g. side1...=1000000stake (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite the config of an existing home (keys are kept).")
 def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port: int, p2p_port: int,
          abci_port: int, metrics_port: int, cometbft_metrics_port: int, timeout_commit: str | None,
-         force: bool) -> None:
+         accounts: tuple[str, ...], force: bool) -> None:
     """Create CometBFT's config, genesis and keys, and the app's config, in HOME."""
     if not CHAIN_ID_RE.match(chain_id):
         raise CLIError(f"chain id {chain_id!r} must be 1-49 letters, digits, '.', '_' or '-'")
     ports = [rpc_port, p2p_port, abci_port, metrics_port, cometbft_metrics_port]
     if len(set(ports)) != len(ports) or not all(0 < p < 65536 for p in ports):
         raise CLIError(f"ports must be distinct and within 1-65535, got {ports}")
+    app_state = default_genesis_json()
+    balances = []
+    for spec in accounts:
+        address, sep, coins = spec.partition("=")
+        if not sep or not address or not coins:
+            raise CLIError(f"--account {spec!r}: expected ADDRESS=COINS, e.g. side1...=1000stake")
+        try:
+            parsed = parse_coins(coins)
+        except SidechainError as e:
+            raise CLIError(f"--account {spec!r}: {e}") from None
+        balances.append({"address": address, "coins": [coin_json(c) for c in parsed]})
+    app_state["bank"] = {**app_state["bank"], "balances": balances}  # type: ignore[dict-item]
+    try:
+        parse_genesis(app_state)
+    except SidechainError as e:
+        raise CLIError(str(e)) from None
     nh = NodeHome(home)
     if nh.genesis.exists() and not force:
         raise CLIError(f"{home} is already initialised (genesis exists); use another --home, or --force")
@@ -71,7 +99,7 @@ def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port:
         configure(nh, moniker=moniker,
                   ports=CometPorts(rpc=rpc_port, p2p=p2p_port, abci=abci_port, prometheus=cometbft_metrics_port),
                   abci_transport=abci_transport, timeout_commit=timeout_commit)
-        set_genesis_chain(nh, chain_id, {}, moniker)
+        set_genesis_chain(nh, chain_id, app_state, moniker)
         cfg = AppConfig(abci_transport=abci_transport, abci_address=f"tcp://127.0.0.1:{abci_port}",
                         metrics_address=f"127.0.0.1:{metrics_port}")
         nh.app_config.write_text(cfg.to_toml())
@@ -152,6 +180,13 @@ def status(home: Path | None, node: str | None, output: str) -> None:
 
 
 # --- command groups of other packages: one `cli.add_command(group)` line each ---------------------
+from sidechain.commands.chain import query as query_group  # noqa: E402
+from sidechain.commands.chain import tx as tx_group  # noqa: E402
+from sidechain.commands.keys import keys as keys_group  # noqa: E402
+
+cli.add_command(keys_group)
+cli.add_command(tx_group)
+cli.add_command(query_group)
 from genesis.cli import genesis as genesis_group  # noqa: E402
 
 cli.add_command(genesis_group)

@@ -2,7 +2,8 @@
 
 JSON form (genesis `app_state.auth.params`, and the stored value):
     {"address_prefix": "side", "max_memo_bytes": 256, "max_msgs_per_tx": 16,
-     "max_tx_bytes": 8192, "min_fees": [{"amount": "1", "denom": "stake"}]}
+     "max_tx_bytes": 8192, "min_fees": [{"amount": "1000000000000", "denom": "l1/eth"},
+                                        {"amount": "1", "denom": "stake"}]}
 
 `min_fees` lists every accepted fee denom with its minimum fee (a tx pays one fee coin). More than
 the native denom may be listed: a user who bridged ETH in has no `stake` yet and pays in `l1/eth`.
@@ -30,6 +31,7 @@ from sidechain.types import (
 )
 
 DEFAULT_ADDRESS_PREFIX = "side"
+BRIDGED_ETH_DENOM = "l1/eth"
 MIN_TX_BYTES_LIMIT = 256  # a max_tx_bytes below this could not hold one transfer
 _FIELDS = ("address_prefix", "max_memo_bytes", "max_msgs_per_tx", "max_tx_bytes", "min_fees")
 
@@ -48,7 +50,9 @@ class AuthParams:
             max_tx_bytes=8192,
             max_memo_bytes=256,
             max_msgs_per_tx=16,
-            min_fees=(Coin(NATIVE_DENOM, Amount(1)),),
+            # Bridged ETH is accepted for fees by default (1e12 wei = 0.000001 ETH minimum):
+            # a user whose first asset is bridged ETH must be able to pay for a transfer.
+            min_fees=(Coin(BRIDGED_ETH_DENOM, Amount(10**12)), Coin(NATIVE_DENOM, Amount(1))),
             address_prefix=DEFAULT_ADDRESS_PREFIX,
         )
 

@@ -15,7 +15,8 @@ def test_default_is_valid_and_round_trips() -> None:
     assert AuthParams.from_json(p.to_json()) == p
     assert AuthParams.decode(p.encode()) == p
     assert p.encode() == AuthParams.decode(p.encode()).encode()  # canonical
-    assert p.min_fee("stake") == 1 and p.min_fee("l1/eth") is None
+    assert p.min_fee("stake") == 1 and p.min_fee("l1/eth") == 10**12  # bridged ETH pays fees
+    assert p.min_fee("l1/0x" + "ab" * 20) is None
 
 
 def test_missing_fields_take_defaults() -> None:
