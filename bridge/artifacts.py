@@ -31,8 +31,6 @@ def load_artifact(name: str, build_dir: Path = BUILD_DIR) -> Artifact:
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"contract artifact {path} is unreadable ({exc}): run `make contracts`") from None
     try:
-        return Artifact(
-            name=name, abi=data["abi"], bytecode=data["bytecode"], compiler=data.get("compiler", {})
-        )
+        return Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"], compiler=data.get("compiler", {}))
     except KeyError as exc:
         raise ArtifactError(f"contract artifact {path} lacks {exc}: run `make contracts`") from None

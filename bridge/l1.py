@@ -61,9 +61,7 @@ class LogEvent:
 class L1Client:
     """A web3 connection with transaction plumbing shared by every contract wrapper."""
 
-    def __init__(
-        self, w3: Web3, decoder: ErrorDecoder | None = None, *, receipt_timeout: float = 120.0
-    ) -> None:
+    def __init__(self, w3: Web3, decoder: ErrorDecoder | None = None, *, receipt_timeout: float = 120.0) -> None:
         self.w3 = w3
         self.decoder = decoder or default_decoder()
         self.receipt_timeout = receipt_timeout
@@ -81,9 +79,7 @@ class L1Client:
         except Exception as exc:  # transport errors come in many types (requests, web3, OS)
             raise L1ConnectionError(f"cannot reach the L1 RPC at {url}: {_one_line(exc)}") from None
         if expected_chain_id is not None and chain_id != expected_chain_id:
-            raise ChainMismatchError(
-                f"the L1 RPC at {url} serves chain id {chain_id}, expected {expected_chain_id}"
-            )
+            raise ChainMismatchError(f"the L1 RPC at {url} serves chain id {chain_id}, expected {expected_chain_id}")
         return client
 
     @property
@@ -185,9 +181,7 @@ class L1Client:
                 continue
             for log in contract.events[item["name"]]().process_receipt(receipt, errors=DISCARD):
                 if log["address"] == contract.address:
-                    out.append(
-                        LogEvent(log["event"], log["address"], dict(log["args"]), int(log["logIndex"]))
-                    )
+                    out.append(LogEvent(log["event"], log["address"], dict(log["args"]), int(log["logIndex"])))
         return sorted(out, key=lambda e: e.log_index)
 
 
@@ -231,9 +225,7 @@ class BridgeContract:
 
     # -- state-changing functions ---------------------------------------------------------------------
 
-    def deposit_eth(
-        self, recipient: bytes, amount: int, sender: Sender, *, gas: int | None = None
-    ) -> TxReceipt:
+    def deposit_eth(self, recipient: bytes, amount: int, sender: Sender, *, gas: int | None = None) -> TxReceipt:
         return self._send(self.fn.depositETH(recipient), sender, value=amount, gas=gas)
 
     def deposit_erc20(
@@ -284,9 +276,7 @@ class BridgeContract:
         *,
         gas: int | None = None,
     ) -> TxReceipt:
-        fn = self.fn.setGuardian(
-            checksum(new_guardian), nonce, current_valset.to_abi(), [s.to_abi() for s in sigs]
-        )
+        fn = self.fn.setGuardian(checksum(new_guardian), nonce, current_valset.to_abi(), [s.to_abi() for s in sigs])
         return self._send(fn, sender, gas=gas)
 
     def pause(self, sender: Sender) -> TxReceipt:

@@ -30,9 +30,7 @@ UINT256_MAX = 2**256 - 1
 
 DOMAIN_NAME = "SidechainBridge"
 DOMAIN_VERSION = "1"
-DOMAIN_TYPEHASH = keccak(
-    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
+DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 VALSET_TYPEHASH = keccak(text="Valset(uint256 nonce,address[] validators,uint256[] powers)")
 BATCH_TYPEHASH = keccak(text="BatchDigest(uint256 nonce,uint256 timeoutL1Block,bytes32 withdrawalsHash)")
 GUARDIAN_CHANGE_TYPEHASH = keccak(text="GuardianChange(uint256 nonce,address guardian)")
@@ -104,9 +102,7 @@ class Valset:
             if value == 0:
                 raise InvalidValsetError(f"validator {i} is the zero address")
             if value <= previous:
-                raise InvalidValsetError(
-                    f"validator {i} ({address}) is not in strictly ascending address order"
-                )
+                raise InvalidValsetError(f"validator {i} ({address}) is not in strictly ascending address order")
             _uint256(power, f"power of validator {i}")
             if power == 0:
                 raise InvalidValsetError(f"validator {i} ({address}) has zero power")
@@ -138,9 +134,7 @@ class Valset:
         if not isinstance(data["validators"], list) or not isinstance(data["powers"], list):
             raise ConfigError('"validators" and "powers" must be JSON lists')
         powers = tuple(_uint256(p, "power") for p in data["powers"])
-        return cls(
-            _uint256(data["nonce"], "valset nonce"), tuple(checksum(a) for a in data["validators"]), powers
-        )
+        return cls(_uint256(data["nonce"], "valset nonce"), tuple(checksum(a) for a in data["validators"]), powers)
 
     @classmethod
     def load(cls, path: str | Path) -> Valset:
@@ -243,11 +237,7 @@ class Domain:
 
     def guardian_change_digest(self, nonce: int, guardian: str) -> bytes:
         return self.typed_digest(
-            keccak(
-                encode(
-                    ["bytes32", "uint256", "address"], [GUARDIAN_CHANGE_TYPEHASH, nonce, checksum(guardian)]
-                )
-            )
+            keccak(encode(["bytes32", "uint256", "address"], [GUARDIAN_CHANGE_TYPEHASH, nonce, checksum(guardian)]))
         )
 
 

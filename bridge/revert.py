@@ -77,9 +77,7 @@ class ErrorDecoder:
                 return DecodedRevert("Error", {"message": message}, data)
             if selector == PANIC_SELECTOR:
                 (code,) = decode(["uint256"], payload)
-                return DecodedRevert(
-                    "Panic", {"code": code, "meaning": PANIC_CODES.get(code, "unknown")}, data
-                )
+                return DecodedRevert("Panic", {"code": code, "meaning": PANIC_CODES.get(code, "unknown")}, data)
             known = self._errors.get(selector)
             if known is None:
                 return DecodedRevert("UnknownError", {"selector": selector}, data)
@@ -87,9 +85,7 @@ class ErrorDecoder:
             values = decode(types, payload)
         except DecodingError:
             return DecodedRevert("MalformedRevert", {"selector": selector}, data)
-        return DecodedRevert(
-            name, {n: _normalise(t, v) for n, t, v in zip(names, types, values, strict=True)}, data
-        )
+        return DecodedRevert(name, {n: _normalise(t, v) for n, t, v in zip(names, types, values, strict=True)}, data)
 
 
 def _normalise(abi_type: str, value: Any) -> Any:

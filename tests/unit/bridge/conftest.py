@@ -107,9 +107,7 @@ class World:
         batch = batch or self.batch()
         if sigs is None:
             sigs = self.sign(self.bridge.domain.batch_digest(batch, withdrawals))
-        return self.bridge.submit_batch(
-            self.valset, sigs, batch, withdrawals, sender or self.relayer, gas=gas
-        )
+        return self.bridge.submit_batch(self.valset, sigs, batch, withdrawals, sender or self.relayer, gas=gas)
 
     def submit_calldata(self, withdrawals: Sequence[Withdrawal], batch: Batch) -> bytes:
         """ABI-encoded submitBatch call (for relayer contracts and re-entrancy hooks)."""
@@ -138,9 +136,7 @@ def _world_and_snapshot() -> tuple[World, int]:
     fot = l1.client.deploy("FeeOnTransferERC20", [100], deployer)
     evil = l1.client.deploy("MaliciousERC20", [], deployer)
     noret = l1.client.deploy("NoReturnERC20", [], deployer)
-    world = World(
-        l1, bridge, validators, valset, deployer, guardian, user, relayer, other, token, fot, evil, noret
-    )
+    world = World(l1, bridge, validators, valset, deployer, guardian, user, relayer, other, token, fot, evil, noret)
     return world, l1.snapshot()
 
 

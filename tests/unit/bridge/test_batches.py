@@ -73,9 +73,7 @@ def test_replayed_batch_reverts_and_nonces_may_execute_in_any_order(funded: Worl
     for nonce in (2, 256, 255, 0, 2**256 - 1):
         funded.submit(withdrawals, batch=funded.batch(nonce=nonce))
     executed = {
-        n
-        for n in (0, 1, 2, 3, 254, 255, 256, 257, 299, 300, 301, 2**256 - 1)
-        if funded.bridge.batch_executed(n)
+        n for n in (0, 1, 2, 3, 254, 255, 256, 257, 299, 300, 301, 2**256 - 1) if funded.bridge.batch_executed(n)
     }
     assert executed == {0, 2, 255, 256, 300, 2**256 - 1}
 

@@ -106,11 +106,7 @@ def test_event_nonces_strictly_increase_across_all_three_kinds(world: World) -> 
     from bridge.testing.validators import equal_valset, validator_accounts
 
     seen = [1]
-    seen.append(
-        world.events(world.bridge.deposit_eth(RECIPIENT, ONE_ETH, world.user), "Deposit")[0].args[
-            "eventNonce"
-        ]
-    )
+    seen.append(world.events(world.bridge.deposit_eth(RECIPIENT, ONE_ETH, world.user), "Deposit")[0].args["eventNonce"])
     seen.append(world.events(world.fund_token(world.token, 5), "Deposit")[0].args["eventNonce"])
     receipt = world.submit([Withdrawal.of(ETH_TOKEN, world.other, 1, 0)])
     seen.append(world.events(receipt, "BatchExecuted")[0].args["eventNonce"])
@@ -118,10 +114,6 @@ def test_event_nonces_strictly_increase_across_all_three_kinds(world: World) -> 
     sigs = world.sign(world.bridge.domain.valset_digest(new_valset))
     receipt = world.bridge.update_valset(new_valset, world.valset, sigs, world.relayer)
     seen.append(world.events(receipt, "ValsetUpdated")[0].args["eventNonce"])
-    seen.append(
-        world.events(world.bridge.deposit_eth(RECIPIENT, ONE_ETH, world.user), "Deposit")[0].args[
-            "eventNonce"
-        ]
-    )
+    seen.append(world.events(world.bridge.deposit_eth(RECIPIENT, ONE_ETH, world.user), "Deposit")[0].args["eventNonce"])
     assert seen == list(range(1, 7))  # strictly increasing and contiguous
     assert world.bridge.event_nonce() == 6

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.protocol import ETH_TOKEN, NO_SIGNATURE, Valset, Withdrawal
 from bridge.testing.validators import equal_valset, sign_by, validator_accounts
-from tests.unit.bridge.conftest import ONE_ETH, RECIPIENT, World, fresh_address, reverts
+from tests.unit.bridge.conftest import ONE_ETH, RECIPIENT, World, reverts
 
 DAY = 86_400
 STATE_CHANGING = {
@@ -75,9 +75,7 @@ def test_pause_stops_deposits_batches_and_claims_but_not_valset_or_guardian_upda
 
     new_accounts = validator_accounts(4, seed="paused")
     new = equal_valset(new_accounts, nonce=1)
-    funded.bridge.update_valset(
-        new, funded.valset, funded.sign(funded.bridge.domain.valset_digest(new)), funded.user
-    )
+    funded.bridge.update_valset(new, funded.valset, funded.sign(funded.bridge.domain.valset_digest(new)), funded.user)
     sigs = sign_by(new, new_accounts, funded.bridge.domain.guardian_change_digest(1, funded.other))
     funded.bridge.set_guardian(funded.other, 1, new, sigs, funded.user)
     assert funded.bridge.guardian() == funded.other
@@ -157,29 +155,19 @@ def test_validators_replace_the_guardian(funded: World) -> None:
     new_guardian = funded.l1.accounts[7]
     old = funded.guardian
     with reverts("GuardianNonceMismatch", expected=1, provided=2):
-        funded.bridge.set_guardian(
-            new_guardian, 2, funded.valset, _guardian_sigs(funded, new_guardian, 2), old
-        )
+        funded.bridge.set_guardian(new_guardian, 2, funded.valset, _guardian_sigs(funded, new_guardian, 2), old)
     with reverts("GuardianNonceMismatch", expected=1, provided=0):
-        funded.bridge.set_guardian(
-            new_guardian, 0, funded.valset, _guardian_sigs(funded, new_guardian, 0), old
-        )
+        funded.bridge.set_guardian(new_guardian, 0, funded.valset, _guardian_sigs(funded, new_guardian, 0), old)
     with reverts("InsufficientPower"):
-        funded.bridge.set_guardian(
-            new_guardian, 1, funded.valset, _guardian_sigs(funded, new_guardian, 1, [0, 1]), old
-        )
+        funded.bridge.set_guardian(new_guardian, 1, funded.valset, _guardian_sigs(funded, new_guardian, 1, [0, 1]), old)
     with reverts("InvalidSignature"):  # signatures for another guardian address
-        funded.bridge.set_guardian(
-            new_guardian, 1, funded.valset, _guardian_sigs(funded, funded.other, 1), old
-        )
+        funded.bridge.set_guardian(new_guardian, 1, funded.valset, _guardian_sigs(funded, funded.other, 1), old)
     zero = "0x" + "00" * 20
     with reverts("ZeroGuardian"):
         funded.bridge.set_guardian(zero, 1, funded.valset, _guardian_sigs(funded, zero, 1), old)
 
     sigs = _guardian_sigs(funded, new_guardian, 1)
-    receipt = funded.bridge.set_guardian(
-        new_guardian, 1, funded.valset, sigs, funded.user
-    )  # anyone may submit
+    receipt = funded.bridge.set_guardian(new_guardian, 1, funded.valset, sigs, funded.user)  # anyone may submit
     assert funded.events(receipt, "GuardianChanged")[0].args == {
         "previous": old,
         "guardian": new_guardian,
@@ -205,8 +193,6 @@ def test_guardian_change_signed_by_an_old_valset_is_useless_after_a_valset_updat
     new_guardian = funded.l1.accounts[7]
     stale_sigs = _guardian_sigs(funded, new_guardian, 1)
     new = equal_valset(validator_accounts(4, seed="rotated"), nonce=1)
-    funded.bridge.update_valset(
-        new, funded.valset, funded.sign(funded.bridge.domain.valset_digest(new)), funded.user
-    )
+    funded.bridge.update_valset(new, funded.valset, funded.sign(funded.bridge.domain.valset_digest(new)), funded.user)
     with reverts("ValsetCheckpointMismatch"):
         funded.bridge.set_guardian(new_guardian, 1, funded.valset, stale_sigs, funded.user)

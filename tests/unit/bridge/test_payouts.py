@@ -23,8 +23,7 @@ def _eth(world: World, to: str, amount: int = 1_000, fee: int = 0) -> Withdrawal
 
 def _deferred_events(world: World, receipt: object) -> list[tuple[str, str, int]]:
     return [
-        (e.args["token"], e.args["recipient"], e.args["amount"])
-        for e in world.events(receipt, "WithdrawalDeferred")
+        (e.args["token"], e.args["recipient"], e.args["amount"]) for e in world.events(receipt, "WithdrawalDeferred")
     ]
 
 
@@ -32,9 +31,7 @@ def test_reverting_recipient_is_deferred_and_claims_later_to_another_address(fun
     refuser = funded.deploy("RevertingRecipient")
     paid = fresh_address(1)
     batch = funded.batch()
-    receipt = funded.submit(
-        [_eth(funded, refuser.address, 3 * ONE_ETH), _eth(funded, paid, ONE_ETH)], batch=batch
-    )
+    receipt = funded.submit([_eth(funded, refuser.address, 3 * ONE_ETH), _eth(funded, paid, ONE_ETH)], batch=batch)
     assert _deferred_events(funded, receipt) == [(ETH_TOKEN, refuser.address, 3 * ONE_ETH)]
     assert funded.events(receipt, "WithdrawalDeferred")[0].args["batchNonce"] == batch.nonce
     assert funded.client.balance(paid) == ONE_ETH  # the rest of the batch executed
@@ -68,9 +65,7 @@ def test_claim_rules(funded: World) -> None:
     # A claim whose transfer fails reverts and the balance stays owed.
     other_refuser = funded.deploy("RevertingRecipient")
     with reverts("ClaimFailed", token=ETH_TOKEN, to=other_refuser.address, amount=5):
-        funded.send(
-            refuser.functions.claim(funded.bridge.address, ETH_TOKEN, other_refuser.address), funded.user
-        )
+        funded.send(refuser.functions.claim(funded.bridge.address, ETH_TOKEN, other_refuser.address), funded.user)
     assert funded.bridge.deferred(ETH_TOKEN, refuser.address) == 5
     # Once it accepts, it can claim to itself.
     funded.send(refuser.functions.setAccept(True), funded.user)

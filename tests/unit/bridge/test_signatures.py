@@ -46,9 +46,7 @@ def test_signature_by_non_member_reverts(funded: World) -> None:
     outsider = Account.from_key(keccak(text="outsider"))
     sigs = funded.sign(digest, signers=[0, 1, 2])
     sigs[3] = sign_digest(outsider, digest)
-    with reverts(
-        "InvalidSignature", index=3, expected=funded.valset.validators[3], recovered=outsider.address
-    ):
+    with reverts("InvalidSignature", index=3, expected=funded.valset.validators[3], recovered=outsider.address):
         funded.submit(withdrawals, batch=batch, sigs=sigs)
 
 
@@ -141,10 +139,6 @@ def test_power_threshold_is_exact(world: World) -> None:
     batch = world.batch()
     digest = bridge.domain.batch_digest(batch, withdrawals)
     with reverts("InsufficientPower", signed=POWER_THRESHOLD, required=POWER_THRESHOLD + 1):
-        bridge.submit_batch(
-            valset, sign_by(valset, accounts, digest, [0, 1]), batch, withdrawals, world.relayer
-        )
-    bridge.submit_batch(
-        valset, sign_by(valset, accounts, digest, [0, 1, 2]), batch, withdrawals, world.relayer
-    )
+        bridge.submit_batch(valset, sign_by(valset, accounts, digest, [0, 1]), batch, withdrawals, world.relayer)
+    bridge.submit_batch(valset, sign_by(valset, accounts, digest, [0, 1, 2]), batch, withdrawals, world.relayer)
     assert bridge.batch_executed(batch.nonce)

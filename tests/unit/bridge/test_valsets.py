@@ -100,9 +100,7 @@ def test_boundary_valsets_are_accepted(world: World) -> None:
         assert bridge.valset_checkpoint() == bridge.domain.valset_digest(valset)
 
 
-def _update(
-    world: World, new: Valset, current: Valset | None = None, signers: list[int] | None = None
-) -> object:
+def _update(world: World, new: Valset, current: Valset | None = None, signers: list[int] | None = None) -> object:
     current = current or world.valset
     sigs = world.sign(world.bridge.domain.valset_digest(new), signers=signers, valset=current)
     return world.bridge.update_valset(new, current, sigs, world.relayer)
