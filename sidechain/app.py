@@ -381,7 +381,7 @@ class Application:
             proved, proof = self.store.prove(height, key)
             if proved != raw:
                 raise ConsensusFailure(f"proof at {height} disagrees with the state for key {key.hex()}")
-            ops = tuple(b.ProofOp(type=o.type, key=o.key, data=o.data) for o in proof)
+            ops = tuple(proof)
         value = json.dumps(body, sort_keys=True).encode() if body is not None else (raw or b"")
         info = "" if body is None else (raw or b"").hex()  # the raw stored value, to check a proof
         code = 0 if raw is not None or body is not None else QUERY_NOT_FOUND

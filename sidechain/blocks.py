@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sidechain.store.proof import ProofOp  # (type, key, data): CometBFT's ProofOp, as a tuple
+
 # CometBFT's BlockIDFlag values (tendermint.types.BlockIDFlag).
 BLOCK_ID_FLAG_ABSENT = 1
 BLOCK_ID_FLAG_COMMIT = 2
@@ -193,13 +195,6 @@ class QueryRequest:
     data: bytes
     height: int  # 0: latest committed
     prove: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ProofOp:
-    type: str
-    key: bytes
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
