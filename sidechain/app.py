@@ -128,8 +128,11 @@ class Application:
         self._genesis_staged = False
         if self._last_height:
             self._after_commit()
+        # Test hooks for crash-safety tests: die right before writing a block (at a height, or the
+        # first block that carries transactions).
         hold = os.environ.get("SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_HEIGHT", "")
         self._crash_before_commit = int(hold) if hold.isdigit() else None
+        self._crash_before_commit_with_txs = os.environ.get("SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_WITH_TXS") == "1"
         # Everything loaded so far lives as long as the process: keep the cyclic GC off it.
         gc.collect()
         gc.freeze()
@@ -290,7 +293,8 @@ class Application:
         staged = self._staged
         if staged is None:
             raise ConsensusFailure("Commit without a finalized block")
-        if self._crash_before_commit is not None and staged.height >= self._crash_before_commit:
+        if (self._crash_before_commit is not None and staged.height >= self._crash_before_commit) or (
+                self._crash_before_commit_with_txs and staged.num_txs):
             log.error("test hook: exiting before committing height %d", staged.height)
             os._exit(137)
         root = self.store.commit(staged.height, extra_writes=[
