@@ -273,9 +273,11 @@ class Application:
             raise ConsensusFailure(f"FinalizeBlock for height {env.height}, expected {self._last_height + 1}")
         if not self._last_height and not self._genesis_staged:
             raise ConsensusFailure("FinalizeBlock before InitChain")
-        if not self._genesis_staged:
-            # A block finalized but never committed (e.g. a proposal round retried): start over.
+        if self._staged is not None:
+            # A block finalized but never committed (CometBFT replays it after a restart of its
+            # own): drop what it staged and execute again from the committed state.
             self.store.reset_working()
+            self._staged = None
         staging = CacheKV(self.store)
         tx_env = txflow.TxEnv(env.height, self._context())
         results = tuple(txflow.deliver_raw(staging, raw, tx_env, self.sig_cache) for raw in req.txs)
