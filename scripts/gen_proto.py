@@ -42,8 +42,8 @@ def required_version(go_mod: Path, module: str) -> str:
 
 
 def protoc(include_dirs: list[Path], files: list[Path], out: Path, grpc_files: set[Path]) -> None:
-    from grpc_tools import protoc as _protoc  # dev dependency, build time only
     import grpc_tools
+    from grpc_tools import protoc as _protoc  # dev dependency, build time only
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     inc = [f"-I{d}" for d in include_dirs] + [f"-I{well_known}"]

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -370,15 +371,15 @@ class Application:
             addr = _parse_address(parts[1], prefix)
             acct = auth_state.get_account(reader, addr)
             key = account_key(addr)
-            body = {"address": bech32_address(addr, prefix), "sequence": acct.sequence,
-                    "public_key": acct.public_key.hex()}
-            return self._provable(req, key, reader.get(key), body, height)
+            account = {"address": bech32_address(addr, prefix), "sequence": acct.sequence,
+                       "public_key": acct.public_key.hex()}
+            return self._provable(req, key, reader.get(key), account, height)
         if parts == ["store", "key"]:
             value = reader.get(req.data)
             return self._provable(req, req.data, value, None, height)
         return _qerr(QUERY_UNKNOWN_PATH, f"unknown query path {req.path!r}", height)
 
-    def _provable(self, req: b.QueryRequest, key: bytes, raw: bytes | None, body: dict[str, object] | None,
+    def _provable(self, req: b.QueryRequest, key: bytes, raw: bytes | None, body: Mapping[str, object] | None,
                   height: int) -> b.QueryResponse:
         """The decoded body (or the raw value) as `value`, the state key as `key`, and with `prove`
         a proof of `key` -> raw value (or its absence) against the app hash of `height`."""
