@@ -493,9 +493,9 @@ def status(root: Path, out: TextIO) -> int:
         out.write("not running: start it with make testnet\n")
         return 0
     ag = check_agreement(up_nodes)
-    who = f"all {len(up_nodes)} running nodes" if len(up_nodes) > 1 else "the only running node"
+    who = f"all {len(up_nodes)} running nodes have" if len(up_nodes) > 1 else "the only running node has"
     if ag.agree:
-        out.write(f"agree: at height {ag.height} {who} have the same {ag.detail}\n")
+        out.write(f"agree: at height {ag.height} {who} the same {ag.detail}\n")
         return 0
     out.write(f"DISAGREE at height {ag.height}: {ag.detail}\n")
     return 1
