@@ -61,11 +61,11 @@ def test_three_machines_collect_one_genesis_and_produce_blocks(tmp_path: Path, n
         else:
             operators.append(bech32_address(bytes(range(20)), "side"))  # an address given outright
             extra = ["--operator", operators[-1]]
-        out = m / f"op{i}.join.json"
-        ok("genesis", "join", "--home", str(home), "--stake", str(stakes[i]), "--out", str(out), *extra)
-        body = json.loads(out.read_text())["body"]
+        join_file = m / f"op{i}.join.json"
+        ok("genesis", "join", "--home", str(home), "--stake", str(stakes[i]), "--out", str(join_file), *extra)
+        body = json.loads(join_file.read_text())["body"]
         assert body["node_id"] == cmt_id and body["operator"] == operators[i] and body["chain_id"] == CHAIN
-        joins.append(out)
+        joins.append(join_file)
         nodes.append(Node(home=home, chain_id=CHAIN, ports={"rpc": rpc_p, "p2p": p2p}))
 
     coordinator = tmp_path / "coordinator"
