@@ -22,8 +22,11 @@ PYTEST_ARGS ?=
 .PHONY: help install test test-unit test-integration bench bench-chain bench-app node lint clean
 
 help:
+	@echo "make testnet        build and start a local N-validator network (N=4) in the background"
+	@echo "make testnet-status | testnet-logs | testnet-stop | testnet-clean"
 	@echo "make install        venv, cometbft $(COMETBFT_VERSION), generated protobuf modules"
 	@echo "make node           a single validator on a fresh home in ./localnet (Ctrl-C to stop)"
+	@echo "make contracts      compile the bridge contracts;  make gas-report  their gas figures"
 	@echo "make test           all tests (unit + integration); installs what it needs"
 	@echo "make test-unit      fast in-process tests only"
 	@echo "make bench          benchmarks (figures printed and saved in bench-results/)"
