@@ -21,7 +21,7 @@ from web3.exceptions import TimeExhausted
 from web3.logs import DISCARD
 from web3.types import TxParams, TxReceipt
 
-from bridge.artifacts import load_artifact
+from bridge.artifacts import Artifact, load_artifact
 from bridge.errors import (
     BridgeError,
     ChainMismatchError,
@@ -66,6 +66,7 @@ class L1Client:
         self.decoder = decoder or default_decoder()
         self.receipt_timeout = receipt_timeout
         self._chain_id: int | None = None
+        self.last_receipt: TxReceipt | None = None  # of the last transaction `transact` sent
 
     @classmethod
     def connect(cls, url: str, expected_chain_id: int | None = None, *, timeout: float = 10.0) -> L1Client:
@@ -77,7 +78,7 @@ class L1Client:
         except BridgeError:
             raise
         except Exception as exc:  # transport errors come in many types (requests, web3, OS)
-            raise L1ConnectionError(f"cannot reach the L1 RPC at {url}: {_one_line(exc)}") from None
+            raise L1ConnectionError(f"cannot reach the L1 RPC at {url} ({_transport_reason(exc)})") from None
         if expected_chain_id is not None and chain_id != expected_chain_id:
             raise ChainMismatchError(f"the L1 RPC at {url} serves chain id {chain_id}, expected {expected_chain_id}")
         return client
@@ -98,6 +99,10 @@ class L1Client:
 
     def call(self, fn: Any, *, block: int | str = "latest") -> Any:
         return self._translating(lambda: fn.call(block_identifier=block))
+
+    def estimate_gas(self, fn: Any, sender: Sender, *, value: int = 0) -> int:
+        params: TxParams = {"from": sender_address(sender), "value": value}  # type: ignore[typeddict-item]
+        return self._translating(lambda: int(fn.estimate_gas(params)))
 
     def deploy(self, name: str, args: Sequence[Any], sender: Sender, *, gas: int | None = None) -> Contract:
         artifact = load_artifact(name)
@@ -134,6 +139,7 @@ class L1Client:
             raise TransactionError(
                 f"transaction {HexBytes(tx_hash).to_0x_hex()} not mined within {self.receipt_timeout:.0f} s"
             ) from None
+        self.last_receipt = receipt
         if receipt["status"] != 1:
             self._raise_failed(fn, params, receipt)
         return receipt
@@ -185,6 +191,21 @@ class L1Client:
         return sorted(out, key=lambda e: e.log_index)
 
 
+def _transport_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("Name or service not known", "unknown host"),
+        ("No route to host", "no route to host"),
+        ("Invalid URL", "invalid URL"),
+        ("No connection adapters", "invalid URL"),
+    ):
+        if needle.lower() in text.lower():
+            return reason
+    return _one_line(exc)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:300]
@@ -197,6 +218,10 @@ class BridgeContract:
         self.client = client
         self.contract = client.contract(artifact, address)
         self.address: ChecksumAddress = self.contract.address
+
+    @staticmethod
+    def artifact(name: str = BRIDGE_ARTIFACT) -> Artifact:
+        return load_artifact(name)
 
     @classmethod
     def deploy(
