@@ -22,6 +22,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from web3.types import Wei
 
 from bridge.l1 import BridgeContract
 from bridge.protocol import ETH_TOKEN, Batch, Valset, Withdrawal, checksum
@@ -69,8 +70,8 @@ class Bench:
         accounts = validator_accounts(n, seed=seed)
         valset = equal_valset(accounts)
         bridge = BridgeContract.deploy(self.client, valset, self.guardian, self.deployer)
-        receipt = self.client.w3.eth.get_transaction_receipt(self.client.w3.eth.get_block("latest")["transactions"][0])
-        return bridge, valset, accounts, int(receipt["gasUsed"])
+        assert self.client.last_receipt is not None
+        return bridge, valset, accounts, int(self.client.last_receipt["gasUsed"])
 
     def recipients(self, count: int, tag: int) -> list[ChecksumAddress]:
         """Distinct addresses with mostly non-zero bytes (like real ones), funded with ETH and the token."""
@@ -80,7 +81,7 @@ class Bench:
             out.append(address)
         for address in out:
             self.client.transact(self.token.functions.mint(address, 1), self.user)
-            self.client.w3.eth.send_transaction({"from": self.user, "to": address, "value": 1})
+            self.client.w3.eth.send_transaction({"from": self.user, "to": address, "value": Wei(1)})
         return out
 
     def fund(self, bridge: BridgeContract, eth: int, tokens: int) -> None:
@@ -110,7 +111,7 @@ def measure() -> tuple[list[Row], dict[str, object]]:
     w3 = b.client.w3
 
     # -- bare payouts (baselines) -----------------------------------------------------------------------
-    w3.eth.send_transaction({"from": b.user, "to": b.payer.address, "value": 10**20})
+    w3.eth.send_transaction({"from": b.user, "to": b.payer.address, "value": Wei(10**20)})
     b.client.transact(b.token.functions.mint(b.payer.address, 10**24), b.user)
     holders = b.recipients(4, tag=999)
     b.client.transact(b.payer.functions.payETH(holders[0], 1), b.user)  # warm-up (payer's slots)
@@ -168,10 +169,10 @@ def measure() -> tuple[list[Row], dict[str, object]]:
             bridge, valset, accounts, _ = b.deploy_bridge(n, seed=f"valset-{n}")
             new_accounts = validator_accounts(n, seed=f"valset-{n}-next")
             new = equal_valset(new_accounts, nonce=1)
-            signers = minimum_signers(valset) if mode == "minimum signers" else list(range(n))
-            sigs = sign_by(valset, accounts, bridge.domain.valset_digest(new), signers)
+            chosen = minimum_signers(valset) if mode == "minimum signers" else list(range(n))
+            sigs = sign_by(valset, accounts, bridge.domain.valset_digest(new), chosen)
             gas = int(bridge.update_valset(new, valset, sigs, b.relayer, gas=EXPLICIT_GAS)["gasUsed"])
-            b.add("updateValset (n -> n validators)", f"{n} validators, {len(signers)} signing", gas)
+            b.add("updateValset (n -> n validators)", f"{n} validators, {len(chosen)} signing", gas)
             if n == 100 and mode == "minimum signers":
                 results["updateValset_100_min_signers"] = gas
     return b.rows, results

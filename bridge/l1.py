@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -182,7 +182,7 @@ class L1Client:
     def events(self, contract: Contract, receipt: TxReceipt) -> list[LogEvent]:
         """Every event `contract` emitted in `receipt`, in log order, decoded with its ABI."""
         out: list[LogEvent] = []
-        for item in contract.abi:
+        for item in cast(list[dict[str, Any]], contract.abi):
             if item.get("type") != "event":
                 continue
             for log in contract.events[item["name"]]().process_receipt(receipt, errors=DISCARD):

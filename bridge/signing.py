@@ -69,5 +69,5 @@ def assemble_signatures(
 
 def sign_all(valset: Valset, digest: bytes, accounts: Mapping[str, LocalAccount]) -> list[Signature]:
     """Every listed validator whose key is given signs; convenience for tests, the testnet and tools."""
-    signatures = {checksum(addr): sign_digest(acct, digest) for addr, acct in accounts.items()}
+    signatures: dict[str, Signature] = {checksum(addr): sign_digest(acct, digest) for addr, acct in accounts.items()}
     return assemble_signatures(valset, digest, signatures, require_threshold=False)

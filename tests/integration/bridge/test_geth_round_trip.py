@@ -139,11 +139,18 @@ def test_round_trip(geth: GethDevNode, tmp_path: Path) -> None:
             env={"BRIDGE_PRIVATE_KEY": validators[i].key.hex()},
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-    done = run_cli(
+    submit = [
         "guardian", "submit", "--l1-rpc", geth.rpc_url, "--contract", bridge.address, "--valset", str(valset_file),
-        "--new-guardian", new_guardian, "--signatures", str(sig_dir), "--output", "json",
-        env={"BRIDGE_PRIVATE_KEY": relayer.key.hex()},
-    )  # fmt: skip
+        "--new-guardian", new_guardian, "--output", "json",
+    ]  # fmt: skip
+    relayer_env = {"BRIDGE_PRIVATE_KEY": relayer.key.hex()}
+    too_few = run_cli(*submit, "--signatures", str(sig_dir / "0.json"), env=relayer_env)
+    power = valset.powers[0]
+    assert (too_few.returncode, too_few.stderr) == (
+        1,
+        f"error: signatures carry power {power}, more than 2863311530 is required\n",
+    )
+    done = run_cli(*submit, "--signatures", str(sig_dir), env=relayer_env)
     assert done.returncode == 0, done.stderr
     assert bridge.guardian() == new_guardian and bridge.guardian_nonce() == 1
 
