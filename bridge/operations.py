@@ -19,7 +19,7 @@ from hexbytes import HexBytes
 
 from bridge.errors import ConfigError, InsufficientFundsError, SignatureError
 from bridge.l1 import BridgeContract, L1Client
-from bridge.protocol import POWER_THRESHOLD, Domain, Signature, Valset, checksum
+from bridge.protocol import MAX_GENESIS_VALSET_NONCE, POWER_THRESHOLD, Domain, Signature, Valset, checksum
 from bridge.signing import assemble_signatures, recover_signer, sign_digest
 
 
@@ -71,6 +71,8 @@ def _fee_per_gas(client: L1Client) -> int:
 
 def deploy(client: L1Client, valset: Valset, guardian: str, deployer: LocalAccount) -> DeployResult:
     valset.validate()
+    if valset.nonce > MAX_GENESIS_VALSET_NONCE:
+        raise ConfigError(f"a genesis valset nonce is at most 2^128, got {valset.nonce}")
     guardian = checksum(guardian)
     if int(guardian, 16) == 0:
         raise ConfigError("the guardian must not be the zero address")

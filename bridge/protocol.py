@@ -23,6 +23,7 @@ from bridge.errors import ConfigError, InvalidValsetError
 POWER_THRESHOLD = 2863311530  # floor(2**32 * 2 / 3); signed power must be strictly greater
 MAX_TOTAL_POWER = 2**32
 MAX_VALSET_NONCE_JUMP = 1_000_000
+MAX_GENESIS_VALSET_NONCE = 2**128  # the contract refuses a larger genesis nonce (no lock by nonce)
 ETH_TOKEN: ChecksumAddress = to_checksum_address("0x" + "00" * 20)  # token 0 = ETH
 ETH_PAYOUT_GAS = 50_000
 ERC20_PAYOUT_GAS = 150_000

@@ -177,6 +177,11 @@ contract SidechainBridge is EIP712, ReentrancyGuardTransient {
     constructor(Valset memory genesisValset, address guardian_) EIP712("SidechainBridge", "1") {
         if (guardian_ == address(0)) revert ZeroGuardian();
         _validateValsetMemory(genesisValset.validators, genesisValset.powers);
+        // Rule 5 caps each update's nonce jump so that no nonce can lock the contract; the genesis nonce
+        // needs the same protection (a genesis nonce near 2^256 would make every update impossible).
+        if (genesisValset.nonce > MAX_GENESIS_VALSET_NONCE) {
+            revert GenesisValsetNonceTooLarge(genesisValset.nonce, MAX_GENESIS_VALSET_NONCE);
+        }
         _valsetCheckpoint = _hashTypedDataV4(
             keccak256(
                 abi.encode(
@@ -187,9 +192,6 @@ contract SidechainBridge is EIP712, ReentrancyGuardTransient {
                 )
             )
         );
-        if (genesisValset.nonce > MAX_GENESIS_VALSET_NONCE) {
-            revert GenesisValsetNonceTooLarge(genesisValset.nonce, MAX_GENESIS_VALSET_NONCE);
-        }
         _valsetNoncePlusOne = genesisValset.nonce + 1;
         _core = Core({lastEventNonce: 1, paused: false, guardian: guardian_});
         emit GuardianChanged(address(0), guardian_, 0);
