@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
@@ -49,6 +50,7 @@ class Row:
     gas: int
     per_withdrawal: float | None = None
     ratio_to_bare: float | None = None
+    floor: int | None = None  # Prague's calldata floor of the transaction (EIP-7623)
 
 
 class Bench:
@@ -61,7 +63,7 @@ class Bench:
         self.payer = self.client.deploy("BarePayer", [], self.deployer)
         self._batch_nonce = 0
 
-    def add(self, section: str, case: str, gas: int, **extra: float | None) -> Row:
+    def add(self, section: str, case: str, gas: int, **extra: Any) -> Row:
         row = Row(section, case, gas, **extra)
         self.rows.append(row)
         return row
@@ -171,8 +173,11 @@ def measure() -> tuple[list[Row], dict[str, object]]:
             new = equal_valset(new_accounts, nonce=1)
             chosen = minimum_signers(valset) if mode == "minimum signers" else list(range(n))
             sigs = sign_by(valset, accounts, bridge.domain.valset_digest(new), chosen)
-            gas = int(bridge.update_valset(new, valset, sigs, b.relayer, gas=EXPLICIT_GAS)["gasUsed"])
-            b.add("updateValset (n -> n validators)", f"{n} validators, {len(chosen)} signing", gas)
+            receipt = bridge.update_valset(new, valset, sigs, b.relayer, gas=EXPLICIT_GAS)
+            gas = int(receipt["gasUsed"])
+            data = bytes(w3.eth.get_transaction(receipt["transactionHash"])["input"])
+            floor = INTRINSIC_GAS + 10 * (data.count(0) + 4 * (len(data) - data.count(0)))  # EIP-7623
+            b.add("updateValset (n -> n validators)", f"{n} validators, {len(chosen)} signing", gas, floor=floor)
             if n == 100 and mode == "minimum signers":
                 results["updateValset_100_min_signers"] = gas
     return b.rows, results
@@ -219,6 +224,8 @@ def render(rows: list[Row], results: dict[str, object]) -> str:
         extra = ""
         if row.per_withdrawal is not None:
             extra = f"   {row.per_withdrawal:>10,.1f} / withdrawal   {row.ratio_to_bare:>6.3f}x bare"
+        if row.floor is not None:
+            extra = f"   (calldata floor {row.floor:,})"
         lines.append(f"  {row.case:<42} {row.gas:>10,}{extra}")
     lines += ["", "## goals (BRIDGE issue 5)"]
     for label, reached, goal, ok in verdicts(results):
