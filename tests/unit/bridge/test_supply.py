@@ -104,7 +104,8 @@ def test_supply_accounting_holds_after_every_step(_world_and_snapshot: tuple[Wor
             available = {n: self._balance(n) - world.bridge.total_deferred(t) for n, t in self.tokens.items()}
             withdrawals = []
             for name, who, share, fee_share in picks:
-                amount = available[name] * share // 1000 // len(picks)
+                # amount + fee of every pick together stays within what is available
+                amount = available[name] * share // 1000 // len(picks) * 1000 // (1000 + fee_share)
                 fee = amount * fee_share // 1000
                 withdrawals.append(Withdrawal.of(self.tokens[name], self._recipient(who), amount, fee))
             if overdraw:
