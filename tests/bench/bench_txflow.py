@@ -1,6 +1,6 @@
 """Micro-benchmark of the tx pipeline: per-tx costs and 1,000-transfer blocks over many accounts.
 
-    .venv/bin/python -m tests.unit.tx.bench_txflow [--accounts 100000] [--blocks 5] [--block-size 1000]
+    .venv/bin/python -m tests.bench.bench_txflow [--accounts 100000] [--blocks 5] [--block-size 1000]
                                                     [--backend memory|leveldb] [--out FILE]
 
 Per-tx figures (microseconds, best of 3 passes over one block of distinct transfers):
@@ -45,7 +45,7 @@ from sidechain.txflow import (
 )
 from sidechain.types import Amount, Coin
 
-from .chain import CHAIN_ID, addr, send_tx
+from tests.unit.tx.chain import CHAIN_ID, addr, send_tx
 
 
 def _best(fn: Any, n: int, passes: int = 3) -> float:
