@@ -38,3 +38,15 @@ def backends(request: pytest.FixtureRequest, tmp_path) -> Iterator[BackendFactor
     factory = BackendFactory(request.param, str(tmp_path / "db"))
     yield factory
     factory.close()
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def tree_impl(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every store test runs on both Merkle tree implementations (they must agree bit for bit)."""
+    from sidechain.store import tree
+
+    if request.param == "native" and not tree.native_available():
+        pytest.skip(f"native tree not built (make install): {tree.native_error()}")
+    tree.set_default_impl(request.param)
+    yield request.param
+    tree.set_default_impl(None)
