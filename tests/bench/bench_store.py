@@ -5,16 +5,21 @@
 For each size, a LevelDB store is built with that many accounts (21-byte keys, 40-80 byte values, bulk
 commits of 100k), then blocks are committed, each updating ~2,000 random existing keys plus a few new
 ones (what 1,000 transfers write: sender and recipient). Reported per size: median ms per block for
-the root computation (`working_root`) and for the durable write (`commit`), their sum, the per-key
-cost, bulk write throughput and random read throughput. Not a test: nothing is asserted.
+the root computation (`working_root`) and for the durable write (`commit`), their sum (wall and main
+thread CPU), the per-key cost, bulk write throughput, random read throughput, the time to reopen the
+store (it rebuilds its tree from the flat table), the process RSS, page faults and GC collections
+during the blocks. Not a test: nothing is asserted. SIDECHAIN_STORE_TREE=python benchmarks the
+pure-Python reference tree instead of the native one.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import sys
@@ -23,6 +28,7 @@ import time
 from typing import Any
 
 from sidechain.store import LevelDBBackend, MerkleStore
+from sidechain.store import tree as tree_mod
 
 ACCOUNT_PREFIX = b"a"
 BULK = 100_000
@@ -78,6 +84,29 @@ def run_blocks(
     return apply_ms, root_ms, commit_ms, cpu_ms, next_new
 
 
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process in MB."""
+    fields = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            fields[name] = rest.split()
+    return int(fields["VmRSS"][0]) / 1024, int(fields["VmHWM"][0]) / 1024
+
+
+def reopen(store: MerkleStore, path: str) -> tuple[MerkleStore, float]:
+    """Close and reopen the store as a restarted node would; returns the new store and the seconds taken."""
+    root, version = store.root, store.version
+    store._backend.close()
+    del store
+    gc.collect()
+    t0 = time.perf_counter()
+    reopened = MerkleStore(LevelDBBackend(path), keep_versions=100)
+    dt = time.perf_counter() - t0
+    assert (reopened.root, reopened.version) == (root, version)
+    return reopened, dt
+
+
 def read_throughput(store: MerkleStore, accounts: int, rng: random.Random, n: int = 50_000) -> float:
     keys = [account_key(rng.randrange(accounts)) for _ in range(n)]
     reader = store.committed()
@@ -102,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", default=None, help="directory for the databases (default: a temp dir)")
     args = parser.parse_args(argv)
 
+    print(f"tree: {tree_mod.default_impl()}", flush=True)
     rng = random.Random(20240601)
     sizes = [int(s) for s in args.sizes.split(",")]
     results: list[dict[str, Any]] = []
@@ -111,9 +141,17 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             path = os.path.join(base, f"db-{size}")
             store, build_s = build(path, size, rng)
+            store, open_s = reopen(store, path)
+            gc_before = sum(s["collections"] for s in gc.get_stats())
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
             apply, root, commit, cpu, next_new = run_blocks(
                 store, size, args.warmup + args.blocks, args.updates, args.new, rng
             )
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+            gc_runs = sum(s["collections"] for s in gc.get_stats()) - gc_before
+            n_blocks = args.warmup + args.blocks
+            rss, peak = rss_mb()
+            tree_stats = store._tree.stats()
             w = args.warmup
             apply, root, commit, cpu = apply[w:], root[w:], commit[w:], cpu[w:]
             total = [r + c for r, c in zip(root, commit, strict=True)]
@@ -135,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
                 "commit_us_per_key": round(statistics.median(total) * 1e3 / keys_per_block, 2),
                 "commit_keys_per_s": round(keys_per_block / (statistics.median(total) / 1e3)),
                 "random_reads_per_s": round(reads),
+                "open_s": round(open_s, 2),
+                "rss_mb": round(rss),
+                "peak_rss_mb": round(peak),
+                "tree_mb": round(tree_stats.memory / 2**20),
+                "tree_nodes": tree_stats.nodes,
+                "minor_faults_per_block": round((ru1.ru_minflt - ru0.ru_minflt) / n_blocks),
+                "major_faults_per_block": round((ru1.ru_majflt - ru0.ru_majflt) / n_blocks),
+                "gc_collections_per_block": round(gc_runs / n_blocks, 2),
             }
             results.append(row)
             print(
@@ -142,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"(root {row['root_ms_median']:.2f} + write {row['write_ms_median']:.2f}), "
                 f"{row['commit_us_per_key']:.1f} us/key, cpu {row['commit_cpu_ms_median']:.2f} ms; "
                 f"apply {row['apply_ms_median']:.2f} ms; "
-                f"build {build_s:.1f} s; reads {reads:,.0f}/s",
+                f"build {build_s:.1f} s; reads {reads:,.0f}/s; open {open_s:.2f} s; "
+                f"rss {rss:.0f} MB (tree {row['tree_mb']} MB); "
+                f"faults/block {row['minor_faults_per_block']}; gc/block {row['gc_collections_per_block']}",
                 flush=True,
             )
             if args.profile and size == sizes[-1]:
@@ -164,13 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"{'accounts':>9} {'commit ms':>10} {'cpu ms':>7} {'root ms':>8} {'write ms':>9} "
-        f"{'us/key':>7} {'reads/s':>9}"
+        f"{'us/key':>7} {'reads/s':>9} {'open s':>7} {'rss MB':>7}"
     )
     for row in results:
         print(
             f"{row['accounts']:>9} {row['commit_ms_median']:>10.2f} {row['commit_cpu_ms_median']:>7.2f} "
             f"{row['root_ms_median']:>8.2f} "
-            f"{row['write_ms_median']:>9.2f} {row['commit_us_per_key']:>7.1f} {row['random_reads_per_s']:>9,}"
+            f"{row['write_ms_median']:>9.2f} {row['commit_us_per_key']:>7.1f} "
+            f"{row['random_reads_per_s']:>9,} "
+            f"{row['open_s']:>7.2f} {row['rss_mb']:>7}"
         )
     print(
         f"commit time ratio {large['accounts']:,} / {small['accounts']:,} accounts: {ratio:.2f} wall, "
@@ -179,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "store commit per block",
         "python": sys.version.split()[0],
+        "tree": tree_mod.default_impl(),
         "updates_per_block": args.updates,
         "new_keys_per_block": args.new,
         "results": results,

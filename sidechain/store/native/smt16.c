@@ -36,6 +36,10 @@ typedef struct node {
     uint8_t hash[32];
     uint8_t kind;
     uint8_t owner;
+    uint8_t nkids;   /* internal nodes: number of non-empty slots (1..16) */
+    uint8_t pad0_;
+    uint16_t bitmap; /* internal nodes: bit i set <=> slot i is non-empty */
+    uint8_t pad1_[2];
 } node_t;
 
 typedef struct {
@@ -44,10 +48,31 @@ typedef struct {
     uint8_t vh[32];
 } leaf_t;
 
+/* An internal node is compact: the header, then nkids child pointers, then their nkids hashes, in
+ * slot order. Keeping the child hashes inline makes rehashing a node read only the node itself (not
+ * 16 children scattered over memory), and small nodes (most of the bottom level) stay small. */
 typedef struct {
     node_t h;
-    node_t *child[FANOUT];
 } inner_t;
+
+/* The child pointers start right after the header: 8-byte aligned, as every pool object is. */
+_Static_assert(sizeof(inner_t) % 8 == 0, "inner_t header must keep the child pointers aligned");
+
+static inline node_t **inner_kids(const inner_t *in) {
+    return (node_t **)(void *)((char *)(uintptr_t)in + sizeof(inner_t));
+}
+
+static inline uint8_t *inner_hashes(const inner_t *in) {
+    return (uint8_t *)(uintptr_t)in + sizeof(inner_t) + sizeof(node_t *) * in->h.nkids;
+}
+
+static inline size_t inner_size(int nkids) { return sizeof(inner_t) + (sizeof(node_t *) + 32) * (size_t)nkids; }
+
+/* Index of slot `nib` among the non-empty slots, or -1 if it is empty. */
+static inline int slot_index(uint16_t bitmap, int nib) {
+    if (!(bitmap >> nib & 1)) return -1;
+    return __builtin_popcount((unsigned)bitmap & ((1u << nib) - 1u));
+}
 
 /* A fixed-size object allocator: slabs carved in order, freed objects on a free list. */
 typedef struct {
@@ -85,7 +110,8 @@ typedef struct {
 typedef struct smt {
     node_t *root;
     stage_t stage[NSLOTS];
-    pool_t leaves, inners;
+    pool_t leaves;
+    pool_t inners[FANOUT + 1]; /* by number of children */
     item_t *load;
     size_t nload, load_cap;
     item_t *scratch;
@@ -166,7 +192,7 @@ static void node_free(smt_t *t, node_t *n) {
     if (n->kind == KIND_LEAF)
         pool_free(&t->leaves, n);
     else
-        pool_free(&t->inners, n);
+        pool_free(&t->inners[n->nkids], n);
 }
 
 /* --- hashing ----------------------------------------------------------------------------------- */
@@ -182,13 +208,11 @@ static void hash_leaf(smt_t *t, leaf_t *l) {
 
 static void hash_inner(smt_t *t, inner_t *in) {
     uint8_t buf[1 + 32 * FANOUT];
+    memset(buf, 0, sizeof buf);
     buf[0] = 0x01;
-    for (int i = 0; i < FANOUT; i++) {
-        if (in->child[i])
-            memcpy(buf + 1 + 32 * i, in->child[i]->hash, 32);
-        else
-            memset(buf + 1 + 32 * i, 0, 32);
-    }
+    const uint8_t *h = inner_hashes(in);
+    for (int i = 0, k = 0; i < FANOUT; i++)
+        if (in->h.bitmap >> i & 1) memcpy(buf + 1 + 32 * i, h + 32 * k++, 32);
     smt16_sha256(buf, sizeof buf, in->h.hash);
     t->hashes++;
 }
@@ -224,14 +248,37 @@ static node_t *new_leaf(ctx_t *c, const uint8_t kh[32], const uint8_t vh[32]) {
     return &l->h;
 }
 
-static node_t *new_inner(ctx_t *c, node_t *const kids[FANOUT]) {
-    inner_t *in = pool_alloc(&c->t->inners);
+/* A new internal node over kids[16] (NULL: empty slot) whose hashes are hashes[16][32]. */
+static node_t *new_inner(ctx_t *c, node_t *const kids[FANOUT], const uint8_t hashes[FANOUT][32]) {
+    uint16_t bitmap = 0;
+    int n = 0;
+    for (int i = 0; i < FANOUT; i++) {
+        if (kids[i]) {
+            bitmap |= (uint16_t)(1u << i);
+            n++;
+        }
+    }
+    if (n == 0) {
+        c->err = SMT_EINTERNAL;
+        return NULL;
+    }
+    inner_t *in = pool_alloc(&c->t->inners[n]);
     if (!in) {
         c->err = SMT_ENOMEM;
         return NULL;
     }
     in->h.kind = KIND_INNER;
-    memcpy(in->child, kids, sizeof in->child);
+    in->h.nkids = (uint8_t)n;
+    in->h.bitmap = bitmap;
+    node_t **ik = inner_kids(in);
+    uint8_t *ih = inner_hashes(in);
+    for (int i = 0, k = 0; i < FANOUT; i++) {
+        if (kids[i]) {
+            ik[k] = kids[i];
+            memcpy(ih + 32 * k, hashes[i], 32);
+            k++;
+        }
+    }
     hash_inner(c->t, in);
     if (track(c, &in->h)) return NULL;
     return &in->h;
@@ -258,6 +305,7 @@ static node_t *build(ctx_t *c, int depth, const item_t *items, size_t n) {
         return NULL;
     }
     node_t *kids[FANOUT] = {0};
+    uint8_t hashes[FANOUT][32];
     size_t i = 0;
     while (i < n) {
         int nib = nibble(items[i].kh, depth);
@@ -265,9 +313,10 @@ static node_t *build(ctx_t *c, int depth, const item_t *items, size_t n) {
         while (j < n && nibble(items[j].kh, depth) == nib) j++;
         kids[nib] = build(c, depth + 1, items + i, j - i);
         if (c->err) return NULL;
+        memcpy(hashes[nib], kids[nib]->hash, 32);
         i = j;
     }
-    return new_inner(c, kids);
+    return new_inner(c, kids, (const uint8_t(*)[32])hashes);
 }
 
 static int ensure_scratch(smt_t *t, size_t n) {
@@ -344,8 +393,19 @@ static node_t *update(ctx_t *c, node_t *node, int depth, const item_t *items, si
         return node;
     }
     inner_t *in = (inner_t *)node;
-    node_t *kids[FANOUT];
-    memcpy(kids, in->child, sizeof kids);
+    node_t *kids[FANOUT] = {0};
+    uint8_t hashes[FANOUT][32];
+    {
+        node_t **ik = inner_kids(in);
+        const uint8_t *ih = inner_hashes(in);
+        for (int k = 0, x = 0; k < FANOUT; k++) {
+            if (in->h.bitmap >> k & 1) {
+                kids[k] = ik[x];
+                memcpy(hashes[k], ih + 32 * x, 32);
+                x++;
+            }
+        }
+    }
     int changed = 0;
     size_t i = 0;
     while (i < n) {
@@ -356,6 +416,7 @@ static node_t *update(ctx_t *c, node_t *node, int depth, const item_t *items, si
         if (c->err) return node;
         if (kid != kids[nib]) {
             kids[nib] = kid;
+            if (kid) memcpy(hashes[nib], kid->hash, 32);
             changed = 1;
         }
         i = j;
@@ -372,7 +433,7 @@ static node_t *update(ctx_t *c, node_t *node, int depth, const item_t *items, si
     }
     if (live == 0) return NULL;
     if (live == 1 && kids[last]->kind == KIND_LEAF) return kids[last]; /* a lone leaf moves up */
-    return new_inner(c, kids);
+    return new_inner(c, kids, (const uint8_t(*)[32])hashes);
 }
 
 /* --- input decoding ---------------------------------------------------------------------------- */
@@ -469,7 +530,7 @@ API smt_t *smt_new(void) {
     smt_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     pool_init(&t->leaves, sizeof(leaf_t));
-    pool_init(&t->inners, sizeof(inner_t));
+    for (int k = 1; k <= FANOUT; k++) pool_init(&t->inners[k], inner_size(k));
     return t;
 }
 
@@ -480,7 +541,7 @@ API void smt_free(smt_t *t) {
         free(t->stage[s].replaced.v);
     }
     pool_destroy(&t->leaves);
-    pool_destroy(&t->inners);
+    for (int k = 1; k <= FANOUT; k++) pool_destroy(&t->inners[k]);
     free(t->load);
     free(t->scratch);
     free(t);
@@ -523,9 +584,11 @@ API int smt_load_finish(smt_t *t, uint8_t *root_out) {
         if (c.err) {
             /* Nothing else lives in the pools yet: drop them whole. */
             pool_destroy(&t->leaves);
-            pool_destroy(&t->inners);
             pool_init(&t->leaves, sizeof(leaf_t));
-            pool_init(&t->inners, sizeof(inner_t));
+            for (int k = 1; k <= FANOUT; k++) {
+                pool_destroy(&t->inners[k]);
+                pool_init(&t->inners[k], inner_size(k));
+            }
             rc = c.err;
         } else {
             t->root = root;
@@ -614,8 +677,13 @@ API int smt_path(const smt_t *t, int slot, const uint8_t *kh, uint8_t *levels_ou
     while (n && n->kind == KIND_INNER) {
         if (depth >= max_levels || depth >= MAX_DEPTH) return SMT_EINPUT;
         const inner_t *in = (const inner_t *)n;
-        for (int i = 0; i < FANOUT; i++) copy_hash(in->child[i], levels_out + 512 * depth + 32 * i);
-        n = in->child[nibble(kh, (int)depth)];
+        const uint8_t *ih = inner_hashes(in);
+        uint8_t *level = levels_out + 512 * depth;
+        memset(level, 0, 512);
+        for (int i = 0, k = 0; i < FANOUT; i++)
+            if (in->h.bitmap >> i & 1) memcpy(level + 32 * i, ih + 32 * k++, 32);
+        int idx = slot_index(in->h.bitmap, nibble(kh, (int)depth));
+        n = idx < 0 ? NULL : inner_kids(in)[idx];
         depth++;
     }
     if (n) {
@@ -633,8 +701,12 @@ API int smt_stats(const smt_t *t, uint64_t *out) {
     if (!t || !out) return SMT_EINPUT;
     out[0] = t->hashes;
     out[1] = t->leaves.live;
-    out[2] = t->inners.live;
-    out[3] = t->leaves.bytes + t->inners.bytes;
+    out[2] = 0;
+    out[3] = t->leaves.bytes;
+    for (int k = 1; k <= FANOUT; k++) {
+        out[2] += t->inners[k].live;
+        out[3] += t->inners[k].bytes;
+    }
     return SMT_OK;
 }
 
