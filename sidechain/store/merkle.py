@@ -46,15 +46,28 @@ from .tree import HISTORY, WORKING, Tree, new_tree
 _U32 = struct.Struct(">I")
 
 
+# Undo log record: klen(4 BE) key, then 0x00 (absent) or 0x01 vlen(4 BE) value. Short lengths come
+# from precomputed tables (the encoder runs over every changed key of every block).
+_KLEN = [_U32.pack(n) for n in range(256)]
+_VLEN = [b"\x01" + _U32.pack(n) for n in range(256)]
+_MISSING = object()
+
+
 def _encode_undo(entries: list[tuple[bytes, bytes | None]]) -> bytes:
     pack = _U32.pack
-    out: list[bytes] = []
+    klen, vlen = _KLEN, _VLEN
+    parts: list[bytes] = []
+    extend = parts.extend
     for key, value in entries:
+        kl = len(key)
         if value is None:
-            out.append(pack(len(key)) + key + b"\x00")
+            extend((klen[kl] if kl < 256 else pack(kl), key, b"\x00"))
         else:
-            out.append(pack(len(key)) + key + b"\x01" + pack(len(value)) + value)
-    return b"".join(out)
+            vl = len(value)
+            extend(
+                (klen[kl] if kl < 256 else pack(kl), key, vlen[vl] if vl < 256 else b"\x01" + pack(vl), value)
+            )
+    return b"".join(parts)
 
 
 def _decode_undo(blob: bytes) -> dict[bytes, bytes | None]:
@@ -259,10 +272,12 @@ class MerkleStore:
         value_writes: list[tuple[bytes, bytes | None]] = []
         value_undo: list[tuple[bytes, bytes | None]] = []
         committed_get = self._committed_get
-        dirty = self._dirty
-        for key in sorted(dirty):
-            value = dirty[key]
-            old = committed_get(key)
+        cache_get = self._value_cache.get
+        missing = _MISSING
+        for key, value in sorted(self._dirty.items()):
+            old = cache_get(key, missing)
+            if old is missing:
+                old = committed_get(key)
             if old == value:
                 continue
             value_writes.append((key, value))
@@ -326,8 +341,7 @@ class MerkleStore:
         cache = self._value_cache
         if len(cache) + len(pending.value_writes) >= self._value_cache_size:
             cache.clear()
-        for key, value in pending.value_writes:
-            cache[key] = value
+        cache.update(pending.value_writes)
         for gone in pruned:
             self._undo_cache.pop((self._undo_values_t, gone), None)
         if pending.staged:

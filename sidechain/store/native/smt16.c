@@ -74,10 +74,12 @@ static inline int slot_index(uint16_t bitmap, int nib) {
     return __builtin_popcount((unsigned)bitmap & ((1u << nib) - 1u));
 }
 
-/* A fixed-size object allocator: slabs carved in order, freed objects on a free list. */
+/* A fixed-size object allocator: slabs carved in order, freed objects on a stack of pointers (kept
+ * apart from the objects: freeing and reusing a cold object does not read it). */
 typedef struct {
     size_t size;
-    void *free_list;
+    void **free_stack;
+    size_t nfree, free_cap;
     char *cur;
     size_t cur_left;
     size_t next_slab;
@@ -136,9 +138,8 @@ static void pool_init(pool_t *p, size_t size) {
 
 static void *pool_alloc(pool_t *p) {
     void *obj;
-    if (p->free_list) {
-        obj = p->free_list;
-        memcpy(&p->free_list, obj, sizeof(void *));
+    if (p->nfree) {
+        obj = p->free_stack[--p->nfree];
     } else {
         if (p->cur_left == 0) {
             if (p->nslabs == p->slabs_cap) {
@@ -164,15 +165,24 @@ static void *pool_alloc(pool_t *p) {
     return obj;
 }
 
-static void pool_free(pool_t *p, void *obj) {
-    memcpy(obj, &p->free_list, sizeof(void *));
-    p->free_list = obj;
+/* Returns -1 (and keeps nothing) if the free stack cannot grow; the object then stays allocated. */
+static int pool_free(pool_t *p, void *obj) {
+    if (p->nfree == p->free_cap) {
+        size_t cap = p->free_cap ? 2 * p->free_cap : 256;
+        void **fs = realloc(p->free_stack, cap * sizeof *fs);
+        if (!fs) return -1;
+        p->free_stack = fs;
+        p->free_cap = cap;
+    }
+    p->free_stack[p->nfree++] = obj;
     p->live--;
+    return 0;
 }
 
 static void pool_destroy(pool_t *p) {
     for (size_t i = 0; i < p->nslabs; i++) free(p->slabs[i]);
     free(p->slabs);
+    free(p->free_stack);
     memset(p, 0, sizeof *p);
 }
 
@@ -188,11 +198,12 @@ static int vec_push(vec_t *v, node_t *x) {
     return 0;
 }
 
+/* A node nothing refers to any more. Should the free stack fail to grow, the node just leaks. */
 static void node_free(smt_t *t, node_t *n) {
     if (n->kind == KIND_LEAF)
-        pool_free(&t->leaves, n);
+        (void)pool_free(&t->leaves, n);
     else
-        pool_free(&t->inners[n->nkids], n);
+        (void)pool_free(&t->inners[n->nkids], n);
 }
 
 /* --- hashing ----------------------------------------------------------------------------------- */
@@ -436,6 +447,39 @@ static node_t *update(ctx_t *c, node_t *node, int depth, const item_t *items, si
     return new_inner(c, kids, (const uint8_t(*)[32])hashes);
 }
 
+/* Walk every item's path level by level, prefetching each node one level ahead: the nodes of ~2,000
+ * random paths are scattered over the whole tree, and visiting them depth first (update) would wait
+ * for each cache miss in turn; here the misses of one level overlap. `cur` has room for n pointers. */
+static void prefetch_paths(const node_t *root, const item_t *items, size_t n, const node_t **cur) {
+    if (!root) return;
+    for (size_t i = 0; i < n; i++) cur[i] = root;
+    for (int depth = 0; depth < MAX_DEPTH; depth++) {
+        int more = 0;
+        for (size_t i = 0; i < n; i++) {
+            const node_t *x = cur[i];
+            if (!x) continue;
+            if (x->kind != KIND_INNER) {
+                cur[i] = NULL;
+                continue;
+            }
+            const inner_t *in = (const inner_t *)x;
+            /* The rest of this node (its child hashes, copied when it is rebuilt). */
+            size_t size = inner_size(in->h.nkids);
+            for (size_t off = 192; off < size; off += 64) __builtin_prefetch((const char *)x + off);
+            int idx = slot_index(in->h.bitmap, nibble(items[i].kh, depth));
+            const node_t *next = idx < 0 ? NULL : inner_kids(in)[idx];
+            cur[i] = next;
+            if (next) {
+                __builtin_prefetch(next);
+                __builtin_prefetch((const char *)next + 64);
+                __builtin_prefetch((const char *)next + 128);
+                more = 1;
+            }
+        }
+        if (!more) break;
+    }
+}
+
 /* --- input decoding ---------------------------------------------------------------------------- */
 
 static int cmp_items(const void *a, const void *b) { return memcmp(a, b, 32); }
@@ -618,6 +662,13 @@ API int smt_stage(smt_t *t, int slot, const uint8_t *keys, size_t keys_len, cons
     if (rc) {
         free(items);
         return rc;
+    }
+    if (n > 64) {
+        const node_t **cur = malloc(n * sizeof *cur);
+        if (cur) {
+            prefetch_paths(t->root, items, n, cur);
+            free(cur);
+        }
     }
     ctx_t c = {t, st, (uint8_t)(1 + slot), 0};
     node_t *root = n ? update(&c, t->root, 0, items, n) : t->root;
