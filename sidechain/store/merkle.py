@@ -50,7 +50,6 @@ _U32 = struct.Struct(">I")
 # from precomputed tables (the encoder runs over every changed key of every block).
 _KLEN = [_U32.pack(n) for n in range(256)]
 _VLEN = [b"\x01" + _U32.pack(n) for n in range(256)]
-_MISSING = object()
 
 
 def _encode_undo(entries: list[tuple[bytes, bytes | None]]) -> bytes:
@@ -272,12 +271,9 @@ class MerkleStore:
         value_writes: list[tuple[bytes, bytes | None]] = []
         value_undo: list[tuple[bytes, bytes | None]] = []
         committed_get = self._committed_get
-        cache_get = self._value_cache.get
-        missing = _MISSING
+        cache = self._value_cache
         for key, value in sorted(self._dirty.items()):
-            old = cache_get(key, missing)
-            if old is missing:
-                old = committed_get(key)
+            old = cache[key] if key in cache else committed_get(key)
             if old == value:
                 continue
             value_writes.append((key, value))
