@@ -5,14 +5,13 @@ keys (height, app hash, ...) outside it, and `MerkleStore.commit` refuses extra 
 Under the prefix, one table byte:
 
 - `f` + key                        -> latest committed value (the flat table: fast reads, ordered scans)
-- `t` + depth(1) + nibbles(depth)  -> tree entry at that position: leaf `00 kh vh`, internal `01 hash`
+- `t`                              -> reserved: tree records of the first store format, no longer
+                                      written or read (the tree lives in memory, rebuilt from `f`)
 - `u` + version(8 BE)              -> value undo log of that version (old values of the keys it changed)
 - `r` + version(8 BE)              -> root hash, for every version still kept
 - `m`                              -> latest version(8 BE) + its root(32)
 
-Positions are the first `depth` nibbles (4-bit digits, one per byte, 0..15) of sha256(key), so the
-depth byte keeps the children of one node contiguous (`t` + (d+1) + path + nibble) and one range scan
-loads a node. Versions are fixed-width big-endian so byte order is numeric order.
+Versions are fixed-width big-endian so byte order is numeric order.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from __future__ import annotations
 STORE_PREFIX = b"S/"
 
 TABLE_FLAT = b"f"
-TABLE_TREE = b"t"
+TABLE_TREE = b"t"  # reserved (see above)
 TABLE_UNDO_VALUES = b"u"
 TABLE_ROOTS = b"r"
 TABLE_META = b"m"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
 import weakref
 from array import array
 from bisect import bisect_left
@@ -444,7 +445,11 @@ def _pack_keys(keys: list[bytes]) -> tuple[bytes, array[int]]:
 
 
 class NativeTree:
-    """The tree in C memory (see native/smt16.c): no Python object per node."""
+    """The tree in C memory (see native/smt16.c): no Python object per node.
+
+    ctypes releases the GIL during each call, so a lock serializes them: two threads in the C code at
+    once would corrupt its allocator rather than merely see an inconsistent store.
+    """
 
     def __init__(self) -> None:
         lib = _load_lib()
@@ -457,12 +462,13 @@ class NativeTree:
         self._t = ctypes.c_void_p(handle)
         self._finalizer = weakref.finalize(self, lib.smt_free, self._t)
         self._out = ctypes.create_string_buffer(HASH_LEN)
-        self._staged: set[int] = set()
+        self._lock = threading.Lock()
 
     @property
     def root(self) -> bytes:
-        _check(self._lib.smt_root(self._t, -1, self._out), "root")
-        return self._out.raw
+        with self._lock:
+            _check(self._lib.smt_root(self._t, -1, self._out), "root")
+            return self._out.raw
 
     def load(self, pairs: Iterable[tuple[bytes, bytes]], skip: int = 0) -> bytes:
         lib = self._lib
@@ -475,12 +481,22 @@ class NativeTree:
             values = [v for _, v in chunk]
             vb = b"".join(values)
             vl = array("q", map(len, values))
-            rc = lib.smt_load_add(
-                self._t, kb, len(kb), kl.buffer_info()[0], skip, vb, len(vb), vl.buffer_info()[0], len(chunk)
-            )
+            with self._lock:
+                rc = lib.smt_load_add(
+                    self._t,
+                    kb,
+                    len(kb),
+                    kl.buffer_info()[0],
+                    skip,
+                    vb,
+                    len(vb),
+                    vl.buffer_info()[0],
+                    len(chunk),
+                )
             _check(rc, "load")
-        _check(lib.smt_load_finish(self._t, self._out), "load")
-        return self._out.raw
+        with self._lock:
+            _check(lib.smt_load_finish(self._t, self._out), "load")
+            return self._out.raw
 
     def stage(self, slot: int, changes: Sequence[Change]) -> bytes:
         if slot not in _SLOTS:
@@ -488,30 +504,29 @@ class NativeTree:
         kb, kl = _pack_keys([k for k, _ in changes])
         vb = b"".join([v for _, v in changes if v is not None])
         vl = array("q", [-1 if v is None else len(v) for _, v in changes])
-        self._staged.discard(slot)
-        rc = self._lib.smt_stage(
-            self._t,
-            slot,
-            kb,
-            len(kb),
-            kl.buffer_info()[0],
-            vb,
-            len(vb),
-            vl.buffer_info()[0],
-            len(changes),
-            self._out,
-        )
-        _check(rc, "stage")
-        self._staged.add(slot)
-        return self._out.raw
+        with self._lock:
+            rc = self._lib.smt_stage(
+                self._t,
+                slot,
+                kb,
+                len(kb),
+                kl.buffer_info()[0],
+                vb,
+                len(vb),
+                vl.buffer_info()[0],
+                len(changes),
+                self._out,
+            )
+            _check(rc, "stage")
+            return self._out.raw
 
     def commit(self, slot: int) -> None:
-        _check(self._lib.smt_commit(self._t, slot), f"commit stage {slot}")
-        self._staged.clear()
+        with self._lock:
+            _check(self._lib.smt_commit(self._t, slot), f"commit stage {slot}")
 
     def discard(self, slot: int) -> None:
-        _check(self._lib.smt_discard(self._t, slot), f"discard stage {slot}")
-        self._staged.discard(slot)
+        with self._lock:
+            _check(self._lib.smt_discard(self._t, slot), f"discard stage {slot}")
 
     def path(self, slot: int | None, kh: bytes) -> TreePath:
         if len(kh) != HASH_LEN:
@@ -519,9 +534,16 @@ class NativeTree:
         levels_buf = ctypes.create_string_buffer(MAX_DEPTH * FANOUT * HASH_LEN)
         terminal = ctypes.create_string_buffer(1 + 2 * HASH_LEN)
         depth = ctypes.c_size_t(0)
-        rc = self._lib.smt_path(
-            self._t, -1 if slot is None else slot, kh, levels_buf, MAX_DEPTH, ctypes.byref(depth), terminal
-        )
+        with self._lock:
+            rc = self._lib.smt_path(
+                self._t,
+                -1 if slot is None else slot,
+                kh,
+                levels_buf,
+                MAX_DEPTH,
+                ctypes.byref(depth),
+                terminal,
+            )
         _check(rc, "path")
         raw = levels_buf.raw
         levels = []
@@ -535,7 +557,8 @@ class NativeTree:
 
     def stats(self) -> TreeStats:
         out = (ctypes.c_uint64 * 4)()
-        _check(self._lib.smt_stats(self._t, out), "stats")
+        with self._lock:
+            _check(self._lib.smt_stats(self._t, out), "stats")
         return TreeStats(out[0], out[1], out[2], out[3])
 
 
