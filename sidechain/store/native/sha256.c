@@ -162,6 +162,10 @@ static void select_impl(int want_fast) {
     g_impl = 0;
 }
 
+/* Chosen once when the library is loaded, before any thread can hash. */
+__attribute__((constructor)) static void init_impl(void) { select_impl(1); }
+
+/* Switching (mode 0 or 1) is for tests, with no other thread hashing at the time. */
 int smt16_sha256_impl(int mode) {
     if (mode == 0 || mode == 1) select_impl(mode);
     if (g_impl < 0) select_impl(1);
