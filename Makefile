@@ -69,6 +69,8 @@ BENCH_TARGETS := bench-chain bench-app
 TEST_DEPS := install $(BRIDGE_TEST_DEPS)
 
 test: $(TEST_DEPS)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy sidechain abci_app validators genesis bridge
 	$(PYTEST) tests/unit tests/integration $(PYTEST_ARGS)
 
 test-unit: $(TEST_DEPS)

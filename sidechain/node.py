@@ -191,6 +191,12 @@ def start(home_dir: Path, abci_only: bool = False, console: TextIO = sys.stdout)
     cfg = load_config(home.app_config)
     if not abci_only and not home.cometbft_config.exists():
         raise NodeExit(f"no CometBFT config in {home.config_dir}; run `sidechain init --home {home_dir}` first")
+    from sidechain.store import tree
+
+    if os.environ.get("SIDECHAIN_STORE_TREE", "auto") in ("", "auto") and not tree.native_available():
+        # A validator on the pure-Python tree commits many times slower: never fall back silently.
+        raise NodeExit("the native Merkle tree (sidechain/store/native) is not built: run `make install`, "
+                       "or set SIDECHAIN_STORE_TREE=python to run on the slow pure-Python tree")
     setup_logging(home, cfg.log_level, console)
     log.info("starting node in %s (pid %d)", home.root, os.getpid())
     outcome = asyncio.run(_run(home, cfg, abci_only, console))

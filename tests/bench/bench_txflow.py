@@ -44,7 +44,6 @@ from sidechain.txflow import (
     load_context,
 )
 from sidechain.types import Amount, Coin
-
 from tests.unit.tx.chain import CHAIN_ID, addr, send_tx
 
 
