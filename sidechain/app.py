@@ -410,6 +410,11 @@ class Application:
     def apply_snapshot_chunk(self, index: int, chunk: bytes, sender: str) -> b.ApplyChunkResult:
         return b.ApplyChunkResult(result=b.APPLY_ABORT)
 
+    def compact_storage(self) -> None:
+        """Compact the LevelDB files now (after a bulk import; LevelDB otherwise compacts in the background)."""
+        if isinstance(self._backend, LevelDBBackend):
+            self._backend.compact()
+
     def close(self) -> None:
         self._backend.close()
 

@@ -104,5 +104,9 @@ class LevelDBBackend:
                 put(key, value)
         wb.write()
 
+    def compact(self) -> None:
+        """Compact the whole key range now (e.g. after a bulk load, before measuring steady state)."""
+        self._db.compact_range()
+
     def close(self) -> None:
         self._db.close()

@@ -72,6 +72,9 @@ def build_app(data_dir: Path, accounts: int, signers: list[SigningKey]) -> Appli
         app.commit()
         i += n
         remaining -= n
+    # The bulk load above writes up to 1M keys in seconds; let LevelDB finish compacting it so the
+    # measured blocks see a settled database (steady state), not the aftermath of the load.
+    app.compact_storage()
     gc.collect()
     gc.freeze()
     return app
@@ -92,24 +95,41 @@ def transfer_blocks(signers: list[SigningKey], recipients: int, blocks: int, seq
 
 def run_blocks(app: Application, blocks: list[list[bytes]]) -> list[dict[str, float]]:
     rows = []
-    for txs in blocks:
-        app.sig_cache = type(app.sig_cache)(CHAIN)  # cold: FinalizeBlock verifies every signature
-        t0 = time.perf_counter()
-        out = finalize(app, txs)
-        t1 = time.perf_counter()
-        app.commit()
-        t2 = time.perf_counter()
-        failed = sum(1 for r in out.tx_results if r.code)
-        if failed:
-            raise SystemExit(f"{failed} transfers failed: {out.tx_results[0].log}")
-        rows.append({"finalize_ms": (t1 - t0) * 1e3, "commit_ms": (t2 - t1) * 1e3})
+    store = app.store
+    working_root = store.working_root
+    root_s = [0.0]
+
+    def timed_root() -> bytes:  # the root is computed inside FinalizeBlock: time it on its own too
+        t = time.perf_counter()
+        r = working_root()
+        root_s[0] += time.perf_counter() - t
+        return r
+
+    store.working_root = timed_root  # type: ignore[method-assign]
+    try:
+        for txs in blocks:
+            app.sig_cache = type(app.sig_cache)(CHAIN)  # cold: FinalizeBlock verifies every signature
+            root_s[0] = 0.0
+            t0 = time.perf_counter()
+            out = finalize(app, txs)
+            t1 = time.perf_counter()
+            app.commit()
+            t2 = time.perf_counter()
+            failed = sum(1 for r in out.tx_results if r.code)
+            if failed:
+                raise SystemExit(f"{failed} transfers failed: {out.tx_results[0].log}")
+            rows.append({"finalize_ms": (t1 - t0) * 1e3, "commit_ms": (t2 - t1) * 1e3, "root_ms": root_s[0] * 1e3})
+    finally:
+        del store.working_root
     return rows
 
 
 def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
     fin = statistics.median(r["finalize_ms"] for r in rows)
     com = statistics.median(r["commit_ms"] for r in rows)
-    return {"finalize_ms": round(fin, 1), "commit_ms": round(com, 1),
+    root = statistics.median(r["root_ms"] for r in rows)
+    return {"finalize_ms": round(fin, 1), "commit_ms": round(com, 1), "root_ms": round(root, 1),
+            "root_and_commit_ms": round(statistics.median(r["root_ms"] + r["commit_ms"] for r in rows), 1),
             "transfers_per_s": round(TXS_PER_BLOCK / ((fin + com) / 1e3)), "blocks": len(rows)}
 
 
@@ -145,7 +165,8 @@ def main() -> None:
             s = summarize(rows)
             s["build_s"] = round(built, 1)
             results["sizes"][str(accounts)] = s  # type: ignore[index]
-            print(f"{accounts:>9,} accounts: FinalizeBlock {s['finalize_ms']:7.1f} ms  Commit {s['commit_ms']:6.1f} ms"
+            print(f"{accounts:>9,} accounts: FinalizeBlock {s['finalize_ms']:7.1f} ms (of which root "
+                  f"{s['root_ms']:4.1f})  Commit {s['commit_ms']:5.1f} ms"
                   f"  -> {s['transfers_per_s']:,} transfers/s  (state built in {built:.0f}s)", flush=True)
             app.close()
             gc.unfreeze()
@@ -153,7 +174,10 @@ def main() -> None:
     if "1000000" in sz:
         ratio = sz["1000000"]["commit_ms"] / sz["10000"]["commit_ms"]
         results["commit_ratio_1m_vs_10k"] = round(ratio, 2)
-        print(f"commit time 1M / 10k accounts: {ratio:.2f}x (goal <= 1.5x)")
+        both = sz["1000000"]["root_and_commit_ms"] / sz["10000"]["root_and_commit_ms"]
+        results["root_and_commit_ratio_1m_vs_10k"] = round(both, 2)
+        print(f"commit time 1M / 10k accounts: {ratio:.2f}x (goal <= 1.5x); "
+              f"with the root computed in FinalizeBlock: {both:.2f}x")
     print(f"transfers/s at 100k accounts (FinalizeBlock+Commit, signatures verified): "
           f"{sz['100000']['transfers_per_s']:,} (goal >= 5,000)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
