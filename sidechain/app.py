@@ -80,6 +80,13 @@ class ApplicationAPI(Protocol):
     def apply_snapshot_chunk(self, index: int, chunk: bytes, sender: str) -> b.ApplyChunkResult: ...
 
 
+class ChainNotReady(SidechainError):
+    """CheckTx before the first block is committed (there is no committed state to check against)."""
+
+    codespace = "app"
+    code = 2
+
+
 class ConsensusFailure(Exception):
     """The node cannot safely continue (e.g. consensus asked for a height we cannot apply)."""
 
@@ -214,8 +221,7 @@ class Application:
 
     def check_tx(self, tx: bytes, recheck: bool) -> b.TxResult:
         if self._check_state is None or self._check_env is None:
-            return b.TxResult(code=QUERY_HEIGHT_UNAVAILABLE, codespace="app",
-                              log="the chain has not committed its first block yet; retry shortly")
+            return failed_result(ChainNotReady("the chain has not committed its first block yet; retry shortly"))
         env = self._check_env
         try:
             decoded = txflow.check_stateless(tx, env.ctx, self.sig_cache, recheck=recheck)

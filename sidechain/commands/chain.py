@@ -105,9 +105,10 @@ def send(from_key: str, to: str, amount: str, fee: str, memo: str, sequence: int
     sender = bytes(info.address)
     recipient = _resolve_address(to, home, prefix)
     coins = parse_coins(amount)
-    (fee_coin,) = parse_coins(fee) if "," not in fee else (None,)  # type: ignore[assignment]
-    if fee_coin is None:
+    fees = parse_coins(fee)
+    if len(fees) != 1:
         raise KeysError(f"--fee takes one coin, e.g. 1stake, not {fee!r}", output)
+    fee_coin = fees[0]
     if sequence is None:
         sequence = int(client.account(Address(sender).to_bech32(prefix))["sequence"])
     passphrase = _passphrase(passphrase_file, PASSPHRASE_ENV, f"passphrase of {from_key!r}", new=False)
@@ -127,7 +128,8 @@ def send(from_key: str, to: str, amount: str, fee: str, memo: str, sequence: int
     out = client.wait_tx(digest, wait_timeout)
     result = {**summary, "height": out.height, "code": out.code, "codespace": out.codespace, "log": out.log}
     if out.code != 0:
-        _emit(output, result, "") if output == "json" else None
+        if output == "json":
+            _emit(output, result, "")
         raise KeysError(f"tx {digest} was included at height {out.height} but failed: {out.log}", output,
                         out.code, out.codespace)
     _emit(output, result, f"sent {coins_str(coins)} to {summary['to']} (fee {fee_coin}) in block {out.height}, "

@@ -3,6 +3,7 @@ ports in temp dirs, always killed at teardown."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -130,11 +131,9 @@ class Node:
     def abci_info(self) -> dict[str, Any]:
         r = rpc(self.rpc_url, "abci_info")["response"]
         return {"height": int(r.get("last_block_height", 0)),
-                "app_hash": bytes.fromhex(__import__("base64").b64decode(r.get("last_block_app_hash", "")).hex())}
+                "app_hash": base64.b64decode(r.get("last_block_app_hash", ""))}
 
     def block_results_app_hash(self, height: int) -> bytes:
-        import base64
-
         res = rpc(self.rpc_url, "block_results", height=height)
         return base64.b64decode(res["app_hash"]) if res.get("app_hash") else b""
 
