@@ -6,28 +6,17 @@ Commands are thin: parse, call the library, print. Errors are one line on stderr
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from sidechain.cometbft import (
-    CometBFTError,
-    CometPorts,
-    configure,
-    find_cometbft,
-    read_rpc_laddr,
-    run_init,
-    set_genesis_chain,
-)
-from sidechain.config import AppConfig, ConfigError, NodeHome
+from sidechain.cometbft import CometBFTError, add_genesis_modules, read_rpc_laddr
+from sidechain.config import ConfigError, NodeHome
 from sidechain.errors import SidechainError
 from sidechain.txflow import default_genesis_json, parse_genesis
 from sidechain.types import coin_json, parse_coins
-
-CHAIN_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,48}$")
 
 
 class CLIError(click.ClickException):
@@ -63,17 +52,14 @@ home_option = click.option(
 @click.option("--timeout-commit", default=None, help='CometBFT consensus.timeout_commit, e.g. "100ms".')
 @click.option("--account", "accounts", multiple=True, metavar="ADDRESS=COINS",
               help="Fund an account in genesis, e.g. side1...=1000000stake (repeatable).")
-@click.option("--force", is_flag=True, help="Overwrite the config of an existing home (keys are kept).")
 def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port: int, p2p_port: int,
          abci_port: int, metrics_port: int, cometbft_metrics_port: int, timeout_commit: str | None,
-         accounts: tuple[str, ...], force: bool) -> None:
-    """Create CometBFT's config, genesis and keys, and the app's config, in HOME."""
-    if not CHAIN_ID_RE.match(chain_id):
-        raise CLIError(f"chain id {chain_id!r} must be 1-49 letters, digits, '.', '_' or '-'")
-    ports = [rpc_port, p2p_port, abci_port, metrics_port, cometbft_metrics_port]
-    if len(set(ports)) != len(ports) or not all(0 < p < 65536 for p in ports):
-        raise CLIError(f"ports must be distinct and within 1-65535, got {ports}")
-    app_state = default_genesis_json()
+         accounts: tuple[str, ...]) -> None:
+    """Create CometBFT's config, genesis and keys, and the app's config, in HOME (a one-validator chain)."""
+    from genesis.errors import GenesisToolError
+    from genesis.home import NodePorts, init_validator_home
+    from genesis.spec import NodeSettings
+
     balances = []
     for spec in accounts:
         address, sep, coins = spec.partition("=")
@@ -84,26 +70,21 @@ def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port:
         except SidechainError as e:
             raise CLIError(f"--account {spec!r}: {e}") from None
         balances.append({"address": address, "coins": [coin_json(c) for c in parsed]})
-    app_state["bank"] = {**app_state["bank"], "balances": balances}  # type: ignore[dict-item]
+    modules = default_genesis_json()
+    modules["bank"] = {**modules["bank"], "balances": balances}  # type: ignore[dict-item]
     try:
-        parse_genesis(app_state)
+        parse_genesis(modules)  # refuse bad accounts before anything is written
     except SidechainError as e:
         raise CLIError(str(e)) from None
-    nh = NodeHome(home)
-    if nh.genesis.exists() and not force:
-        raise CLIError(f"{home} is already initialised (genesis exists); use another --home, or --force")
+    # CometBFT's own defaults, but for timeout_commit when given.
+    settings = NodeSettings(timeout_commit=timeout_commit or "1s", timeout_propose="3s",
+                            abci_transport=abci_transport, flush_throttle_timeout="100ms")
+    ports = NodePorts(rpc=rpc_port, p2p=p2p_port, abci=abci_port, metrics=metrics_port,
+                      cometbft_metrics=cometbft_metrics_port)
     try:
-        binary = find_cometbft()
-        home.mkdir(parents=True, exist_ok=True)
-        run_init(binary, home)
-        configure(nh, moniker=moniker,
-                  ports=CometPorts(rpc=rpc_port, p2p=p2p_port, abci=abci_port, prometheus=cometbft_metrics_port),
-                  abci_transport=abci_transport, timeout_commit=timeout_commit)
-        set_genesis_chain(nh, chain_id, app_state, moniker)
-        cfg = AppConfig(abci_transport=abci_transport, abci_address=f"tcp://127.0.0.1:{abci_port}",
-                        metrics_address=f"127.0.0.1:{metrics_port}")
-        nh.app_config.write_text(cfg.to_toml())
-    except (CometBFTError, OSError) as e:
+        init_validator_home(home, moniker, chain_id, ports, settings)
+        add_genesis_modules(NodeHome(home), modules)
+    except (GenesisToolError, CometBFTError, OSError) as e:
         raise _fail(e) from None
     click.echo(f"initialised {home} for chain {chain_id} (moniker {moniker}, ABCI {abci_transport})")
     click.echo(f"start it with: sidechain start --home {home}")

@@ -127,3 +127,10 @@ def set_genesis_chain(home: NodeHome, chain_id: str, app_state: dict[str, object
     g["validators"] = []
     g["app_state"] = app_state
     home.genesis.write_text(json.dumps(g, indent=2) + "\n")
+
+
+def add_genesis_modules(home: NodeHome, sections: dict[str, object]) -> None:
+    """Add module sections (auth, bank, ...) to the home's genesis app_state, keeping what is there."""
+    g = json.loads(home.genesis.read_text())
+    g["app_state"] = {**(g.get("app_state") or {}), **sections}
+    home.genesis.write_text(json.dumps(g, indent=2) + "\n")
