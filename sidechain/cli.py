@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from sidechain.cometbft import CometBFTError, add_genesis_modules, read_rpc_laddr
+from sidechain.cometbft import CometBFTError, add_genesis_modules
 from sidechain.config import ConfigError, NodeHome
 from sidechain.errors import SidechainError
 from sidechain.txflow import default_genesis_json, parse_genesis
@@ -104,34 +104,6 @@ def start(home: Path, abci_only: bool) -> None:
         raise _fail(e) from None
 
 
-def _rpc_url(home: Path | None, node: str | None) -> str:
-    if node:
-        return node.rstrip("/")
-    if home is not None:
-        try:
-            return read_rpc_laddr(NodeHome(home))
-        except CometBFTError as e:
-            raise _fail(e) from None
-    return "http://127.0.0.1:26657"
-
-
-def rpc_get(url: str, path: str, **params: Any) -> Any:
-    import requests
-
-    try:
-        r = requests.get(f"{url}/{path}", params=params, timeout=10)
-    except requests.RequestException as e:
-        raise CLIError(f"cannot reach CometBFT RPC at {url} ({type(e).__name__}); is the node running?") from None
-    try:
-        body = r.json()
-    except ValueError:
-        raise CLIError(f"CometBFT RPC at {url} answered {r.status_code} with a non-JSON body") from None
-    if "error" in body:
-        err = body["error"]
-        raise CLIError(f"CometBFT RPC {path}: {err.get('message', '')} {err.get('data', '')}".strip())
-    return body["result"]
-
-
 @cli.command()
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Read the RPC address from this home's config.")
@@ -139,9 +111,15 @@ def rpc_get(url: str, path: str, **params: Any) -> Any:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(home: Path | None, node: str | None, output: str) -> None:
     """Height, app hash, catching-up and peers, from CometBFT's RPC."""
-    url = _rpc_url(home, node)
-    st = rpc_get(url, "status")
-    net = rpc_get(url, "net_info")
+    from sidechain.client import ClientError, NodeClient
+    from sidechain.commands.chain import node_url
+
+    try:
+        client = NodeClient(node_url(home, node))
+        st = client.status()
+        net = client.rpc("net_info")
+    except (ClientError, CometBFTError) as e:
+        raise _fail(e) from None
     sync = st["sync_info"]
     info = {
         "moniker": st["node_info"]["moniker"],

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from sidechain.errors import SidechainError
+from sidechain.store.errors import ProofError
 from sidechain.store.proof import ProofOp, verify
 
 
@@ -123,9 +123,7 @@ class NodeClient:
         app_hash = self.header_app_hash(r.height + 1)
         try:
             verify(list(r.proof_ops), app_hash, r.key, r.raw_value)
-        except SidechainError as e:
-            raise ClientError(f"proof does not verify against block {r.height + 1}'s app hash: {e}") from None
-        except Exception as e:  # the store's proof errors are not all SidechainErrors
+        except ProofError as e:
             raise ClientError(f"proof does not verify against block {r.height + 1}'s app hash: {e}") from None
         return app_hash
 

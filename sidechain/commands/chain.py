@@ -22,9 +22,10 @@ from sidechain.types import Address, Coin, bech32_decode, coins_str, parse_coins
 DEFAULT_NODE = "http://127.0.0.1:26657"
 
 
-def _node_url(home: Path | None, node: str | None) -> str:
+def node_url(home: Path | None, node: str | None) -> str:
+    """--node, else the RPC address in HOME's config.toml, else the default."""
     if node:
-        return node
+        return node.rstrip("/")
     if home is not None and (home / "config" / "config.toml").is_file():
         from sidechain.cometbft import read_rpc_laddr
         from sidechain.config import NodeHome
@@ -98,7 +99,7 @@ def send(from_key: str, to: str, amount: str, fee: str, memo: str, sequence: int
     """Send AMOUNT (e.g. 10stake or 5stake,3l1/eth) from key FROM to address TO."""
     if home is None:
         raise KeysError("--home is required: the key FROM is read from HOME/keyring", output)
-    client = NodeClient(_node_url(home, node))
+    client = NodeClient(node_url(home, node))
     chain_id = client.chain_id()
     prefix = _prefix(client)
     info = kr.Keyring(home).show(from_key)
@@ -156,7 +157,7 @@ def _proof_note(client: NodeClient, r: QueryResult, prove: bool) -> tuple[dict[s
 @_client_options
 def account(address: str, height: int, prove: bool, home: Path | None, node: str | None, output: str) -> None:
     """Sequence and public key of an account (ADDRESS or a key name)."""
-    client = NodeClient(_node_url(home, node))
+    client = NodeClient(node_url(home, node))
     addr = Address(_resolve_address(address, home, _prefix(client)))
     r = client.query_ok(f"/account/{addr.to_bech32(_prefix(client))}", height=height, prove=prove)
     data = r.json()
@@ -175,7 +176,7 @@ def account(address: str, height: int, prove: bool, home: Path | None, node: str
 def balance(address: str, denom: str | None, height: int, prove: bool, home: Path | None, node: str | None,
             output: str) -> None:
     """Balances of ADDRESS (or a key name)."""
-    client = NodeClient(_node_url(home, node))
+    client = NodeClient(node_url(home, node))
     prefix = _prefix(client)
     addr = Address(_resolve_address(address, home, prefix)).to_bech32(prefix)
     if prove and denom is None:
@@ -197,7 +198,7 @@ def balance(address: str, denom: str | None, height: int, prove: bool, home: Pat
 @_client_options
 def params(home: Path | None, node: str | None, output: str) -> None:
     """The chain's auth and bank params."""
-    client = NodeClient(_node_url(home, node))
+    client = NodeClient(node_url(home, node))
     data = client.params()
     _emit(output, data, json.dumps(data, indent=2))
 
@@ -207,7 +208,7 @@ def params(home: Path | None, node: str | None, output: str) -> None:
 @_client_options
 def query_tx(txhash: str, home: Path | None, node: str | None, output: str) -> None:
     """A transaction's result by its hash."""
-    client = NodeClient(_node_url(home, node))
+    client = NodeClient(node_url(home, node))
     h = txhash.upper().removeprefix("0X")
     if len(h) != 64 or any(c not in "0123456789ABCDEF" for c in h):
         raise KeysError(f"tx hash {txhash!r} must be 64 hex digits", output)
@@ -225,7 +226,7 @@ def query_tx(txhash: str, home: Path | None, node: str | None, output: str) -> N
 @_client_options
 def block(height: int | None, home: Path | None, node: str | None, output: str) -> None:
     """A block's header summary (latest if HEIGHT is omitted)."""
-    client = NodeClient(_node_url(home, node))
+    client = NodeClient(node_url(home, node))
     res = client.rpc("block", **({"height": str(height)} if height else {}))
     hdr = res["block"]["header"]
     data = {"height": int(hdr["height"]), "hash": res["block_id"]["hash"], "time": hdr["time"],
