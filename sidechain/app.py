@@ -22,7 +22,6 @@ Metadata outside the authenticated state (same LevelDB, same write batch as the 
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -141,9 +140,6 @@ class Application:
         hold = os.environ.get("SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_HEIGHT", "")
         self._crash_before_commit = int(hold) if hold.isdigit() else None
         self._crash_before_commit_with_txs = os.environ.get("SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_WITH_TXS") == "1"
-        # Everything loaded so far lives as long as the process: keep the cyclic GC off it.
-        gc.collect()
-        gc.freeze()
 
     # -- handshake ------------------------------------------------------------------------------
 
@@ -190,7 +186,8 @@ class Application:
             updates = req.validators
         else:
             raise ConsensusFailure("genesis has no validators: set app_state.validators")
-        self.store.reset_working()  # InitChain again after a crash before the first commit
+        if self.store.has_changes():
+            raise ConsensusFailure("InitChain with uncommitted state already staged")
         self._chain_id = req.chain_id
         self.sig_cache = txflow.SignatureCache(req.chain_id)
         staging = CacheKV(self.store)
@@ -281,10 +278,9 @@ class Application:
         if not self._last_height and not self._genesis_staged:
             raise ConsensusFailure("FinalizeBlock before InitChain")
         if self._staged is not None:
-            # A block finalized but never committed (CometBFT replays it after a restart of its
-            # own): drop what it staged and execute again from the committed state.
-            self.store.reset_working()
-            self._staged = None
+            # CometBFT commits every block it finalizes; a replay after a crash runs in a new process.
+            raise ConsensusFailure(f"FinalizeBlock for height {env.height} before height "
+                                   f"{self._staged.height} was committed")
         staging = CacheKV(self.store)
         tx_env = txflow.TxEnv(env.height, self._context())
         results = tuple(txflow.deliver_raw(staging, raw, tx_env, self.sig_cache) for raw in req.txs)

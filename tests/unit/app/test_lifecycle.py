@@ -118,3 +118,11 @@ def test_genesis_without_validators_is_refused() -> None:
         Application(None).init_chain(b.InitChainRequest(
             chain_id="x", time_ns=0, initial_height=1, app_state_bytes=b"{}", validators=(),
             consensus_params=b.ConsensusParams()))
+
+
+def test_finalize_twice_without_commit_is_a_consensus_failure() -> None:
+    app = Application(None)
+    init(app)
+    block(app, 1)
+    with pytest.raises(ConsensusFailure, match="before height 1 was committed"):
+        block(app, 1)
