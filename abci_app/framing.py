@@ -7,14 +7,21 @@ can never make us buffer more than `max_frame_bytes` plus a 10-byte prefix.
 
 from __future__ import annotations
 
+from sidechain.errors import SidechainError
+
 MAX_VARINT_BYTES = 10  # a uint64 needs at most 10 bytes of 7 bits
 
 
-class FramingError(Exception):
+class FramingError(SidechainError):
     """The byte stream is not a sequence of well-formed, bounded frames; the connection must close."""
+
+    codespace = "abci"
+    code = 2
 
 
 class FrameTooLarge(FramingError):
+    code = 3
+
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"frame of {size} bytes exceeds the limit of {limit} bytes")
         self.size = size

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bridge.errors import BridgeError, ConfigError, InsufficientPowerError
+from bridge.errors import ConfigError, InsufficientPowerError, InvalidL1Address
 from bridge.keys import load_account
 from bridge.l1 import BridgeContract, L1Client
 from bridge.operations import (
@@ -31,6 +31,7 @@ from bridge.operations import (
     submit_guardian_change,
 )
 from bridge.protocol import POWER_THRESHOLD, Domain, Valset, checksum
+from sidechain.errors import SidechainError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +48,7 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
         return None
     try:
         return checksum(value)
-    except ConfigError as exc:
+    except InvalidL1Address as exc:
         raise click.BadParameter(str(exc)) from None
 
 
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except BridgeError as exc:
+    except SidechainError as exc:  # every error raised on purpose: L1 tooling, protocol rules, keys
         click.echo(f"error: {exc}", err=True)
         return 1
     except Exception as exc:

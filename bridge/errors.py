@@ -1,46 +1,55 @@
-"""Errors of the bridge's L1 tooling (contract wrappers, signing, keys, CLI): one root, one class per failure.
+"""Errors of the bridge's L1 tooling (contract wrappers, signing, keys, CLI), codespace "l1".
 
-The CLI prints `str(error)` of any `BridgeError` as one line and exits non-zero; anything else is a bug.
+All are `SidechainError`s (sidechain/errors.py), one class per failure. The errors of the protocol
+rules consensus shares (a malformed valset, address or integer) are input errors, in
+bridge/module/errors.py. The CLI prints `str(error)` of any `SidechainError` as one line and exits
+non-zero; anything else is a bug.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bridge.module.errors import InvalidL1Address, InvalidL1Integer, InvalidValsetError
+from sidechain.errors import SidechainError
 
-class BridgeError(Exception):
+__all__ = ["InvalidL1Address", "InvalidL1Integer", "InvalidValsetError"]  # re-exported for the tooling
+
+
+class BridgeError(SidechainError):
     """Root of every error the bridge's L1 tooling raises on purpose."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+    codespace = "l1"
 
 
 class ConfigError(BridgeError):
-    """Invalid command-line input or configuration (a bad address, a malformed valset file, ...)."""
+    """Invalid command-line input or configuration (a malformed valset file, a missing option, ...)."""
+
+    code = 2
 
 
 class ArtifactError(BridgeError):
     """A contract artifact is missing or unreadable (run `make contracts`)."""
 
+    code = 3
+
 
 class KeystoreError(BridgeError):
     """A key could not be loaded: missing file, wrong passphrase, malformed keystore or env var."""
 
-
-class InvalidValsetError(BridgeError):
-    """A valset breaks rule 3 of BRIDGE.md (lengths, order, zero address or power, total power)."""
+    code = 4
 
 
 class SignatureError(BridgeError):
     """A signature does not recover to the validator it is attributed to, or is malformed."""
 
+    code = 5
+
 
 class InsufficientPowerError(BridgeError):
     """The signatures gathered do not carry more than the threshold of normalised power."""
+
+    code = 6
 
     def __init__(self, signed: int, required: int) -> None:
         super().__init__(f"signatures carry power {signed}, more than {required - 1} is required")
@@ -51,21 +60,31 @@ class InsufficientPowerError(BridgeError):
 class L1ConnectionError(BridgeError):
     """The L1 RPC endpoint cannot be reached or answered with a transport-level error."""
 
+    code = 7
+
 
 class ChainMismatchError(BridgeError):
     """The L1 RPC endpoint serves another chain than the one expected."""
+
+    code = 8
 
 
 class InsufficientFundsError(BridgeError):
     """The sending account cannot pay for the transaction."""
 
+    code = 9
+
 
 class TransactionError(BridgeError):
     """A transaction was mined but failed, or could not be sent, without a decodable contract error."""
 
+    code = 10
+
 
 class ContractRevertError(BridgeError):
     """The contract reverted; `name` and `fields` are decoded from the ABI (Error(string), Panic too)."""
+
+    code = 11
 
     def __init__(self, name: str, fields: dict[str, Any], data: bytes, tx_hash: str | None = None) -> None:
         rendered = ", ".join(f"{k}={_render(v)}" for k, v in fields.items())

@@ -16,7 +16,8 @@ from eth_abi import encode
 from eth_typing import ChecksumAddress
 from eth_utils import is_address, keccak, to_checksum_address
 
-from bridge.errors import ConfigError, InvalidValsetError
+from bridge.errors import ConfigError
+from bridge.module.errors import InvalidL1Address, InvalidL1Integer, InvalidValsetError
 
 # --- constants (section 2 and 3) ------------------------------------------------------------------
 
@@ -38,19 +39,19 @@ GUARDIAN_CHANGE_TYPEHASH = keccak(text="GuardianChange(uint256 nonce,address gua
 
 
 def checksum(address: str | bytes) -> ChecksumAddress:
-    """A checksummed address from hex text or 20 raw bytes; ConfigError when it is not an address."""
+    """A checksummed address from hex text or 20 raw bytes; InvalidL1Address when it is not an address."""
     if isinstance(address, bytes):
         if len(address) != 20:
-            raise ConfigError(f"an address is 20 bytes, got {len(address)}")
+            raise InvalidL1Address(f"an address is 20 bytes, got {len(address)}")
         return to_checksum_address(address)
     if not isinstance(address, str) or not is_address(address):
-        raise ConfigError(f"not an Ethereum address: {address!r}")
+        raise InvalidL1Address(f"not an Ethereum address: {address!r}")
     return to_checksum_address(address)
 
 
 def _uint256(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
-        raise ConfigError(f"{what} must be an integer in [0, 2**256 - 1], got {value!r}")
+        raise InvalidL1Integer(f"{what} must be an integer in [0, 2**256 - 1], got {value!r}")
     return value
 
 

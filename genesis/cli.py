@@ -35,6 +35,7 @@ from genesis.home import NodePorts, init_validator_home, install_genesis, make_j
 from genesis.join import check_p2p_address, read_join_file, write_join_file
 from genesis.spec import GenesisParams, NodeSettings, parse_duration_ns
 from sidechain.errors import SidechainError
+from sidechain.module import CHAIN
 from sidechain.types import Coin, bech32_decode, coins_str, parse_coins
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -243,13 +244,6 @@ def collect(
     click.echo(f"persistent peers: {peers}")
 
 
-def _auth_params(g: dict[str, object]) -> dict[str, object]:
-    app_state = g.get("app_state")
-    auth = app_state.get("auth") if isinstance(app_state, dict) else None
-    params = auth.get("params") if isinstance(auth, dict) else None
-    return params if isinstance(params, dict) else {}
-
-
 @genesis.command("install")
 @home_option
 @click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -261,7 +255,9 @@ def _auth_params(g: dict[str, object]) -> dict[str, object]:
 def install(home: Path, genesis_file: Path, joins: tuple[Path, ...], peers: str) -> None:
     """Put the collected genesis and the persistent peers into this node's home."""
     g = read_genesis_file(genesis_file)
-    prefix = GenesisParams(auth=_auth_params(g)).address_prefix
+    app_state = g.get("app_state")
+    ante = CHAIN.ante_provider
+    prefix = ante.genesis_address_prefix(app_state.get(ante.name) if isinstance(app_state, dict) else None)
     peer_list = [p.strip() for p in peers.split(",") if p.strip()]
     for path in joins:
         peer_list.append(read_join_file(path, prefix).body.peer)

@@ -11,7 +11,7 @@ A network spec (JSON) describes a whole local network; every field but `validato
                                "evidence": {"max_age_num_blocks": 100000, "max_age_duration": "48h",
                                             "max_bytes": 1048576},
                                "abci": {"vote_extensions_enable_height": 1}},
-                 "auth": {...auth params...}, "bank": {...bank params...}},
+                 "auth": {...auth params...}, "bank": {...bank params...}},  # one per module with params
       "node": {"timeout_commit": "500ms", "timeout_propose": "3s", "abci_transport": "socket"}
     }
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 from genesis.errors import SpecError
 from sidechain.errors import SidechainError
+from sidechain.module import CHAIN
 from sidechain.types import Coin, bech32_decode, coins_str, parse_coins
 from validators.genesis import MAX_TOTAL_VOTING_POWER
 
@@ -174,45 +175,45 @@ class ConsensusParams:
 
 @dataclass(frozen=True)
 class GenesisParams:
-    """Consensus params plus the modules' params (checked by the modules' own genesis code when the
-    genesis is assembled; kept here as the JSON given)."""
+    """Consensus params plus the params of each module that has them (`{"auth": {...}, "bank":
+    {...}}`, as given), checked by the modules' own rules (sidechain/module.py)."""
 
     consensus: ConsensusParams = field(default_factory=ConsensusParams)
-    auth: dict[str, object] = field(default_factory=dict)
-    bank: dict[str, object] = field(default_factory=dict)
+    modules: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def address_prefix(self) -> str:
-        prefix = self.auth.get("address_prefix", "side")
-        return prefix if isinstance(prefix, str) else "side"
+        ante = CHAIN.ante_provider
+        return ante.genesis_address_prefix({"params": self.modules.get(ante.name, {})})
+
+    def module(self, name: str) -> dict[str, object]:
+        """The params given for module `name` ({} = its defaults)."""
+        return self.modules.get(name, {})
 
     @classmethod
     def from_json(cls, obj: object, path: str = "params") -> GenesisParams:
-        d = _obj(obj, path, ("auth", "bank", "consensus"))
-        auth = d.get("auth", {})
-        bank = d.get("bank", {})
-        if not isinstance(auth, dict) or not isinstance(bank, dict):
-            raise SpecError(f"{path}.auth and {path}.bank must be objects")
-        params = cls(
-            ConsensusParams.from_json(d.get("consensus", {}), f"{path}.consensus"), dict(auth), dict(bank)
-        )
+        names = tuple(m.name for m in CHAIN if m.params_type is not None)
+        d = _obj(obj, path, ("consensus", *names))
+        modules: dict[str, dict[str, object]] = {}
+        for name in names:
+            section = d.get(name, {})
+            if not isinstance(section, dict):
+                raise SpecError(f"{path}.{name} must be an object")
+            modules[name] = dict(section)
+        params = cls(ConsensusParams.from_json(d.get("consensus", {}), f"{path}.consensus"), modules)
         params.check_modules()
         return params
 
     def check_modules(self) -> None:
-        """The auth and bank params, by the modules' own rules."""
-        from sidechain.auth.genesis import AuthGenesis
-        from sidechain.bank.genesis import BankGenesis
-
+        """Each module's params, by the module's own rules."""
         try:
-            auth = AuthGenesis.from_json({"params": self.auth})
-            BankGenesis.from_json({"params": self.bank}, auth.params.address_prefix)
+            CHAIN.check_params(self.modules)
         except SidechainError as e:
-            raise SpecError(f"params: {e}") from None
+            raise SpecError(f"{e}") from None
 
     def to_json(self) -> dict[str, object]:
         c = self.consensus
-        return {
+        out: dict[str, object] = {
             "consensus": {
                 "block": {"max_bytes": c.block_max_bytes, "max_gas": c.block_max_gas},
                 "evidence": {
@@ -222,9 +223,11 @@ class GenesisParams:
                 },
                 "abci": {"vote_extensions_enable_height": c.vote_extensions_enable_height},
             },
-            "auth": self.auth,
-            "bank": self.bank,
         }
+        for m in CHAIN:
+            if m.params_type is not None:
+                out[m.name] = self.modules.get(m.name, {})
+        return out
 
 
 @dataclass(frozen=True)

@@ -36,4 +36,4 @@ $(GOBIN)/.geth-$(GETH_VERSION):
 
 gas-report: $(VENV)/.installed contracts
 	@mkdir -p bench-results
-	$(PY) -m bridge.gas_report --out bench-results/gas-report
+	$(PY) -m tests.bench.gas_report --out bench-results/gas-report

@@ -1,56 +1,51 @@
-"""The state machine: composes the modules and answers consensus, one block at a time.
+"""The state machine's lifecycle: consensus calls in, the block function and the store underneath.
 
 Block lifecycle (ARCHITECTURE.md):
-* `init_chain` once: genesis is written into the store's working state (nothing on disk yet).
+* `init_chain` once: every module's genesis is written into the store's working state (nothing on
+  disk yet); the validator set the modules' genesis gives goes back to CometBFT.
 * `prepare_proposal` / `process_proposal`: each tx is checked (stateless, then stateful) on a
   throwaway branch of the *committed* state, in block order.
-* `finalize_block`: the txs execute on a staging branch of the working state (each tx on its own
-  branch inside `txflow.deliver`), the block's fees go to the fee pool, and the staging branch is
-  written into the store's working state, whose root is the app hash.
+* `finalize_block`: the block function (sidechain/block.py) runs the block's steps on a staging
+  branch of the working state, which is then written into the store's working state, whose root
+  is the app hash.
 * `commit`: the store writes the working state, the height and the app hash in one synced batch.
 * `check_tx` runs on its own check-state, a branch of the committed state reset after each commit
   (CometBFT then rechecks the mempool against it, without verifying signatures again).
 Nothing reaches the disk before `commit`, so a crash in between loses nothing: CometBFT replays the
 block after `info` reports the last committed height.
 
-App-level store keys (module prefixes: auth 0x01-0x0F, bank 0x10-0x1F, app 0xF0-0xFF):
-    0xF0 | "last_block"  ->  height (8 bytes BE) || header time in ns (8 bytes BE)
-    0xF1                 ->  chain id (UTF-8)
+This class keeps the lifecycle guards and the persistence; what a block does is in
+sidechain/block.py, what a tx does in sidechain/txflow.py, and the modules come from
+sidechain/module.py (`CHAIN`, or another `ModuleSet` given to the constructor).
+
 Metadata outside the authenticated state (same LevelDB, same write batch as the store's):
     "app/height", "app/app_hash", "app/chain_id"
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import os
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 from sidechain import blocks as b
 from sidechain import txflow
-from sidechain.auth import state as auth_state
-from sidechain.auth.keys import account_key
-from sidechain.bank import state as bank_state
-from sidechain.bank.keys import balance_key
-from sidechain.errors import InvalidGenesis, SidechainError
+from sidechain.block import KEY_CHAIN_ID, finalize_block, last_block
+from sidechain.env import ChainRules, TxEnv, next_block_env
+from sidechain.errors import ConsensusFailure, InvalidGenesis, InvalidInput
+from sidechain.module import CHAIN, ModuleSet
 from sidechain.store import CacheKV, LevelDBBackend, MemoryBackend, MerkleStore, StoreError
 from sidechain.store.api import KVReader
 from sidechain.tx import failed_result
-from sidechain.types import Address, bech32_address, validate_denom
-from validators.genesis import InvalidValidatorsGenesis, parse_validators
 
 log = logging.getLogger("sidechain.app")
 
 APP_VERSION = 1
 SOFTWARE_VERSION = "0.1.0"
 DEFAULT_KEEP_VERSIONS = 100
-
-KEY_LAST_BLOCK = b"\xf0last_block"
-KEY_CHAIN_ID = b"\xf1"
 
 META_HEIGHT = b"app/height"
 META_APP_HASH = b"app/app_hash"
@@ -79,15 +74,11 @@ class ApplicationAPI(Protocol):
     def apply_snapshot_chunk(self, index: int, chunk: bytes, sender: str) -> b.ApplyChunkResult: ...
 
 
-class ChainNotReady(SidechainError):
+class ChainNotReady(InvalidInput):
     """CheckTx before the first block is committed (there is no committed state to check against)."""
 
     codespace = "app"
     code = 2
-
-
-class ConsensusFailure(Exception):
-    """The node cannot safely continue (e.g. consensus asked for a height we cannot apply)."""
 
 
 # Query codes (codespace "query").
@@ -109,15 +100,21 @@ def tx_proto_size(n: int) -> int:
 
 
 class Application:
-    """The sidechain state machine."""
+    """The sidechain state machine.
 
-    def __init__(self, data_dir: Path | None = None, keep_versions: int = DEFAULT_KEEP_VERSIONS) -> None:
+    `modules` is the chain's module set (default: `sidechain.module.CHAIN`); `tree` picks the
+    store's Merkle tree implementation (`native`, `python` or `auto`, from app.toml `store.tree`).
+    """
+
+    def __init__(self, data_dir: Path | None = None, keep_versions: int = DEFAULT_KEEP_VERSIONS, *,
+                 modules: ModuleSet = CHAIN, tree: str | None = None) -> None:
+        self.modules = modules
         if data_dir is None:
             self._backend: MemoryBackend | LevelDBBackend = MemoryBackend()
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
             self._backend = LevelDBBackend(str(data_dir / "state.db"))
-        self.store = MerkleStore(self._backend, keep_versions=keep_versions)
+        self.store = MerkleStore(self._backend, keep_versions=keep_versions, tree=tree)
         raw_h = self._backend.get(META_HEIGHT)
         self._last_height = int.from_bytes(raw_h, "big") if raw_h else 0
         self._last_app_hash = self._backend.get(META_APP_HASH) or b""
@@ -128,18 +125,13 @@ class Application:
                 f"recorded height {self._last_height} with hash {self._last_app_hash.hex()}: database corrupt"
             )
         self.sig_cache = txflow.SignatureCache(self._chain_id or "-")
-        self._ctx: txflow.TxContext | None = None
+        self._rules: ChainRules | None = None  # the tx rules of the committed state (or of genesis)
         self._check_state: CacheKV | None = None
-        self._check_env: txflow.TxEnv | None = None
+        self._check_env: TxEnv | None = None
         self._staged: b.CommitResult | None = None
         self._genesis_staged = False
         if self._last_height:
             self._after_commit()
-        # Test hooks for crash-safety tests: die right before writing a block (at a height, or the
-        # first block that carries transactions).
-        hold = os.environ.get("SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_HEIGHT", "")
-        self._crash_before_commit = int(hold) if hold.isdigit() else None
-        self._crash_before_commit_with_txs = os.environ.get("SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_WITH_TXS") == "1"
 
     # -- handshake ------------------------------------------------------------------------------
 
@@ -166,6 +158,8 @@ class Application:
     def init_chain(self, req: b.InitChainRequest) -> b.InitChainResponse:
         if self._last_height != 0:
             raise ConsensusFailure(f"InitChain on a chain already at height {self._last_height}")
+        if self.store.has_changes():
+            raise ConsensusFailure("InitChain with uncommitted state already staged")
         try:
             app_state = json.loads(req.app_state_bytes or b"{}")
         except ValueError as e:
@@ -173,46 +167,39 @@ class Application:
         if not isinstance(app_state, dict):
             raise ConsensusFailure("genesis app_state must be a JSON object")
         try:
-            gen = txflow.parse_genesis(app_state)
+            genesis = self.modules.parse_genesis(app_state)
         except InvalidGenesis as e:
             raise ConsensusFailure(f"invalid genesis: {e}") from None
-        if "validators" in app_state:
-            try:
-                validators = parse_validators(app_state["validators"])
-            except InvalidValidatorsGenesis as e:
-                raise ConsensusFailure(f"invalid genesis: {e}") from None
-            updates = tuple(b.ValidatorUpdate("ed25519", v.pub_key, v.power) for v in validators)
-        elif req.validators:
+        staging = CacheKV(self.store)
+        updates = self.modules.init_genesis(staging, genesis)
+        if not updates:
+            if not req.validators:
+                raise ConsensusFailure("genesis has no validators: set app_state.validators")
             updates = req.validators
-        else:
-            raise ConsensusFailure("genesis has no validators: set app_state.validators")
-        if self.store.has_changes():
-            raise ConsensusFailure("InitChain with uncommitted state already staged")
+        staging.set(KEY_CHAIN_ID, req.chain_id.encode())
         self._chain_id = req.chain_id
         self.sig_cache = txflow.SignatureCache(req.chain_id)
-        staging = CacheKV(self.store)
-        txflow.init_genesis(staging, gen)
-        staging.set(KEY_CHAIN_ID, req.chain_id.encode())
         staging.write()
         self._genesis_staged = True
-        self._ctx = txflow.load_context(self.store, req.chain_id)
+        self._rules = self.modules.rules(self.store, req.chain_id)
         root = self.store.working_root()
         log.info("InitChain chain_id=%s initial_height=%d validators=%d", req.chain_id, req.initial_height,
                  len(updates))
         return b.InitChainResponse(app_hash=root, validators=updates)
 
-    def _context(self) -> txflow.TxContext:
-        if self._ctx is None:
+    def _chain_rules(self) -> ChainRules:
+        if self._rules is None:
             raise ConsensusFailure("no chain: InitChain has not run")
-        return self._ctx
+        return self._rules
 
     def _after_commit(self) -> None:
         committed = self.store.committed()
-        self._ctx = txflow.load_context(committed, self._chain_id)
+        self._rules = self.modules.rules(committed, self._chain_id)
         if self.sig_cache.chain_id != self._chain_id:
             self.sig_cache = txflow.SignatureCache(self._chain_id)
         self._check_state = CacheKV(committed)
-        self._check_env = txflow.TxEnv(self._last_height + 1, self._ctx)
+        _height, time_ns = last_block(committed)
+        self._check_env = TxEnv(next_block_env(self._chain_id, self._last_height + 1, time_ns), self._rules)
 
     # -- mempool --------------------------------------------------------------------------------
 
@@ -221,22 +208,22 @@ class Application:
             return failed_result(ChainNotReady("the chain has not committed its first block yet; retry shortly"))
         env = self._check_env
         try:
-            decoded = txflow.check_stateless(tx, env.ctx, self.sig_cache, recheck=recheck)
+            decoded = txflow.check_stateless(tx, env.rules, self.sig_cache, recheck=recheck)
             txflow.check_stateful(self._check_state, decoded, env)
-        except SidechainError as e:
+        except InvalidInput as e:
             return failed_result(e)
         return b.TxResult()
 
     # -- proposals ------------------------------------------------------------------------------
 
-    def _proposal_env(self, height: int) -> tuple[CacheKV, txflow.TxEnv]:
-        if height != self._last_height + 1:
-            raise ConsensusFailure(f"proposal for height {height} while at height {self._last_height}")
+    def _proposal_env(self, env: b.BlockEnv) -> tuple[CacheKV, TxEnv]:
+        if env.height != self._last_height + 1:
+            raise ConsensusFailure(f"proposal for height {env.height} while at height {self._last_height}")
         base: KVReader = self.store if self._genesis_staged else self.store.committed()
-        return CacheKV(base), txflow.TxEnv(height, self._context())
+        return CacheKV(base), TxEnv(env, self._chain_rules())
 
     def prepare_proposal(self, req: b.PrepareProposalRequest) -> list[bytes]:
-        branch, env = self._proposal_env(req.env.height)
+        branch, env = self._proposal_env(req.env)
         out: list[bytes] = []
         used = 0
         for raw in req.txs:
@@ -244,21 +231,21 @@ class Application:
             if used + size > req.max_tx_bytes:
                 continue  # a smaller tx further on may still fit
             try:
-                decoded = txflow.check_stateless(raw, env.ctx, self.sig_cache)
+                decoded = txflow.check_stateless(raw, env.rules, self.sig_cache)
                 txflow.check_stateful(branch, decoded, env)
-            except SidechainError:
+            except InvalidInput:
                 continue
             out.append(raw)
             used += size
         return out
 
     def process_proposal(self, req: b.ProcessProposalRequest) -> bool:
-        branch, env = self._proposal_env(req.env.height)
+        branch, env = self._proposal_env(req.env)
         for i, raw in enumerate(req.txs):
             try:
-                decoded = txflow.check_stateless(raw, env.ctx, self.sig_cache)
+                decoded = txflow.check_stateless(raw, env.rules, self.sig_cache)
                 txflow.check_stateful(branch, decoded, env)
-            except SidechainError as e:
+            except InvalidInput as e:
                 log.warning("rejecting proposal at height %d: tx %d: %s", req.env.height, i, e)
                 return False
         return True
@@ -272,7 +259,7 @@ class Application:
     # -- execution ------------------------------------------------------------------------------
 
     def finalize_block(self, req: b.FinalizeBlockRequest) -> b.BlockOutput:
-        env = req.env
+        env = dataclasses.replace(req.env, last_commit=req.decided_last_commit, misbehavior=req.misbehavior)
         if self._last_height and env.height != self._last_height + 1:
             raise ConsensusFailure(f"FinalizeBlock for height {env.height}, expected {self._last_height + 1}")
         if not self._last_height and not self._genesis_staged:
@@ -282,26 +269,19 @@ class Application:
             raise ConsensusFailure(f"FinalizeBlock for height {env.height} before height "
                                    f"{self._staged.height} was committed")
         staging = CacheKV(self.store)
-        tx_env = txflow.TxEnv(env.height, self._context())
-        results = tuple(txflow.deliver_raw(staging, raw, tx_env, self.sig_cache) for raw in req.txs)
-        txflow.end_block(staging, tx_env)
-        staging.set(KEY_LAST_BLOCK, struct.pack(">QQ", env.height, env.time_ns))
+        out = finalize_block(staging, env, req.txs, self.modules, self._chain_rules(), self.sig_cache)
         staging.write()
         app_hash = self.store.working_root()
         self._staged = b.CommitResult(
             height=env.height, app_hash=app_hash, num_txs=len(req.txs), time_ns=env.time_ns,
-            failed_txs=sum(1 for r in results if r.code != 0),
+            failed_txs=sum(1 for r in out.tx_results if r.code != 0),
         )
-        return b.BlockOutput(tx_results=results, app_hash=app_hash)
+        return dataclasses.replace(out, app_hash=app_hash)
 
     def commit(self) -> b.CommitResult:
         staged = self._staged
         if staged is None:
             raise ConsensusFailure("Commit without a finalized block")
-        if (self._crash_before_commit is not None and staged.height >= self._crash_before_commit) or (
-                self._crash_before_commit_with_txs and staged.num_txs):
-            log.error("test hook: exiting before committing height %d", staged.height)
-            os._exit(137)
         root = self.store.commit(staged.height, extra_writes=[
             (META_HEIGHT, staged.height.to_bytes(8, "big")),
             (META_APP_HASH, staged.app_hash),
@@ -316,17 +296,20 @@ class Application:
         self._after_commit()
         return staged
 
+    def staged_height(self) -> int | None:
+        """The height finalized and not yet committed, if any."""
+        return None if self._staged is None else self._staged.height
+
     # -- queries --------------------------------------------------------------------------------
 
     def query(self, req: b.QueryRequest) -> b.QueryResponse:
         """Paths (data is unused unless stated):
-        /account/<address>             sequence and public key (JSON); provable
-        /balance/<address>/<denom>     one balance (JSON); provable
-        /balances/<address>            all balances of an address (JSON)
-        /supply                        supply per denom (JSON)
-        /params                        auth and bank params (JSON)
-        /store/key                     raw value at key `data`; provable
         /app/info                      chain id, height and app hash (JSON)
+        /params                        every module's params, by module name (JSON)
+        /store/key                     raw value at key `data`; provable
+        /<route>/<args...>             a module's route (`sidechain query routes` lists them), e.g.
+                                       /account/<address>, /balance/<address>/<denom> (provable),
+                                       /balances/<address>, /supply
         `height` 0 means the last committed height; any of the last `keep_versions` heights work.
         With `prove`, the proof is against the app hash of that height (in header height+1)."""
         if not self._last_height:
@@ -340,46 +323,29 @@ class Application:
             reader: KVReader = (self.store.committed() if height == self._last_height
                                 else self.store.reader_at(height))
             return self._query(req, reader, height)
-        except SidechainError as e:
+        except InvalidInput as e:
             return _qerr(QUERY_BAD_REQUEST, str(e), height)
         except StoreError as e:
             return _qerr(QUERY_HEIGHT_UNAVAILABLE, str(e), height)
 
     def _query(self, req: b.QueryRequest, reader: KVReader, height: int) -> b.QueryResponse:
         parts = [p for p in req.path.split("/") if p]
-        prefix = self._context().auth.address_prefix
         if parts == ["app", "info"]:
             data = {"chain_id": self._chain_id, "height": self._last_height, "app_hash": self._last_app_hash.hex()}
             return _qjson(data, height)
         if parts == ["params"]:
-            data = {"auth": auth_state.get_params(reader).to_json(), "bank": bank_state.get_params(reader).to_json()}
-            return _qjson(data, height)
-        if parts == ["supply"]:
-            return _qjson({"supply": [{"denom": c.denom, "amount": str(int(c.amount))}
-                                      for c in bank_state.all_supply(reader)]}, height)
-        if len(parts) == 2 and parts[0] == "balances":
-            addr = _parse_address(parts[1], prefix)
-            coins = bank_state.get_balances(reader, addr)
-            return _qjson({"address": bech32_address(addr, prefix),
-                           "balances": [{"denom": c.denom, "amount": str(int(c.amount))} for c in coins]}, height)
-        if len(parts) >= 3 and parts[0] == "balance":  # denoms may contain "/" (l1/eth)
-            addr = _parse_address(parts[1], prefix)
-            denom = validate_denom("/".join(parts[2:]))
-            key = balance_key(addr, denom)
-            amount = bank_state.get_balance(reader, addr, denom)
-            body = {"address": bech32_address(addr, prefix), "denom": denom, "amount": str(int(amount))}
-            return self._provable(req, key, reader.get(key), body, height)
-        if len(parts) == 2 and parts[0] == "account":
-            addr = _parse_address(parts[1], prefix)
-            acct = auth_state.get_account(reader, addr)
-            key = account_key(addr)
-            account = {"address": bech32_address(addr, prefix), "sequence": acct.sequence,
-                       "public_key": acct.public_key.hex()}
-            return self._provable(req, key, reader.get(key), account, height)
+            return _qjson(self.modules.params_json(reader), height)
         if parts == ["store", "key"]:
             value = reader.get(req.data)
             return self._provable(req, req.data, value, None, height)
-        return _qerr(QUERY_UNKNOWN_PATH, f"unknown query path {req.path!r}", height)
+        route = self.modules.query_route(parts[0]) if parts else None
+        if route is None or not route.takes(len(parts) - 1):
+            return _qerr(QUERY_UNKNOWN_PATH, f"unknown query path {req.path!r}", height)
+        rules = self._chain_rules() if height == self._last_height else self.modules.rules(reader, self._chain_id)
+        answer = route.handler(reader, parts[1:], rules)
+        if answer.key is None:
+            return _qjson(answer.body, height)
+        return self._provable(req, answer.key, reader.get(answer.key), answer.body, height)
 
     def _provable(self, req: b.QueryRequest, key: bytes, raw: bytes | None, body: Mapping[str, object] | None,
                   height: int) -> b.QueryResponse:
@@ -419,10 +385,6 @@ class Application:
 
     def close(self) -> None:
         self._backend.close()
-
-
-def _parse_address(text: str, prefix: str) -> bytes:
-    return bytes(Address.from_bech32(text, prefix))
 
 
 def _qerr(code: int, message: str, height: int) -> b.QueryResponse:

@@ -61,9 +61,13 @@ class Misbehavior:
     total_voting_power: int
 
 
+NO_VOTES = CommitInfo(0, ())
+
+
 @dataclass(frozen=True, slots=True)
 class BlockEnv:
-    """The header fields of the block being proposed, checked or finalized."""
+    """The block being proposed, checked or finalized: its header fields, and (in FinalizeBlock)
+    the votes of the last commit and the misbehaviour consensus reports."""
 
     chain_id: str
     height: int
@@ -71,6 +75,8 @@ class BlockEnv:
     proposer_address: bytes
     hash: bytes = b""  # empty while preparing a proposal
     next_validators_hash: bytes = b""
+    last_commit: CommitInfo = NO_VOTES
+    misbehavior: tuple[Misbehavior, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +190,7 @@ class FinalizeBlockRequest:
 @dataclass(frozen=True, slots=True)
 class BlockOutput:
     tx_results: tuple[TxResult, ...]
-    app_hash: bytes
+    app_hash: bytes = b""  # set by the app once the block's writes are in the store
     events: tuple[Event, ...] = ()
     validator_updates: tuple[ValidatorUpdate, ...] = ()
 

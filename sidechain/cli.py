@@ -12,10 +12,14 @@ from typing import Any
 
 import click
 
+from genesis.cli import genesis as genesis_group
 from sidechain.cometbft import CometBFTError, add_genesis_modules
+from sidechain.commands.chain import query as query_group
+from sidechain.commands.chain import tx as tx_group
+from sidechain.commands.keys import keys as keys_group
 from sidechain.config import ConfigError, NodeHome
 from sidechain.errors import SidechainError
-from sidechain.txflow import default_genesis_json, parse_genesis
+from sidechain.module import CHAIN
 from sidechain.types import coin_json, parse_coins
 
 
@@ -70,10 +74,10 @@ def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port:
         except SidechainError as e:
             raise CLIError(f"--account {spec!r}: {e}") from None
         balances.append({"address": address, "coins": [coin_json(c) for c in parsed]})
-    modules = default_genesis_json()
+    modules = CHAIN.default_genesis_json()
     modules["bank"] = {**modules["bank"], "balances": balances}  # type: ignore[dict-item]
     try:
-        parse_genesis(modules)  # refuse bad accounts before anything is written
+        CHAIN.parse_genesis(modules)  # refuse bad accounts before anything is written
     except SidechainError as e:
         raise CLIError(str(e)) from None
     # CometBFT's own defaults, but for timeout_commit when given.
@@ -138,16 +142,31 @@ def status(home: Path | None, node: str | None, output: str) -> None:
                f"peers: {len(info['peers'])}{' (' + ', '.join(info['peers']) + ')' if info['peers'] else ''}")
 
 
-# --- command groups of other packages: one `cli.add_command(group)` line each ---------------------
-from sidechain.commands.chain import query as query_group  # noqa: E402
-from sidechain.commands.chain import tx as tx_group  # noqa: E402
-from sidechain.commands.keys import keys as keys_group  # noqa: E402
+@cli.command("export")
+@home_option
+@click.option("--height", type=int, default=0, help="Export the state at this height (0: the last committed).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the genesis here (default: standard output).")
+def export(home: Path, height: int, out: Path | None) -> None:
+    """Export a stopped node's state as a genesis: every module's section, at a committed height."""
+    from sidechain.export import ExportError, export_genesis
 
+    try:
+        doc = export_genesis(NodeHome(home), height)
+    except (ExportError, ConfigError) as e:
+        raise _fail(e) from None
+    text = json.dumps(doc, indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"exported height {doc['initial_height']} - 1 of {doc['chain_id']} to {out}", err=True)
+
+
+# --- command groups of other packages: one `cli.add_command(group)` line each ---------------------
 cli.add_command(keys_group)
 cli.add_command(tx_group)
 cli.add_command(query_group)
-from genesis.cli import genesis as genesis_group  # noqa: E402
-
 cli.add_command(genesis_group)
 
 

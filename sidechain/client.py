@@ -11,12 +11,16 @@ from typing import Any
 
 import requests
 
+from sidechain.errors import SidechainError
 from sidechain.store.errors import ProofError
 from sidechain.store.proof import ProofOp, verify
 
 
-class ClientError(Exception):
+class ClientError(SidechainError):
     """The node could not be reached, or answered with an error; the message says which."""
+
+    codespace = "client"
+    code = 2
 
 
 @dataclass(frozen=True)

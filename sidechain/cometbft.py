@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sidechain.config import NodeHome
+from sidechain.errors import SidechainError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class CometBFTError(Exception):
+class CometBFTError(SidechainError):
     """CometBFT is missing, failed, or its files are not what we expect."""
+
+    codespace = "node"
+    code = 4
 
 
 def find_cometbft(configured: str = "") -> str:

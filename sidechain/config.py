@@ -9,15 +9,21 @@ from typing import Any
 
 import tomli_w
 
+from sidechain.errors import SidechainError
+
 TRANSPORTS = ("socket", "grpc")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+TREE_IMPLS = ("auto", "native", "python")
 DEFAULT_ABCI_ADDRESS = "tcp://127.0.0.1:26658"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:26670"
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 
-class ConfigError(Exception):
+class ConfigError(SidechainError):
     """The config file is missing or holds a bad value; the message says which and how to fix it."""
+
+    codespace = "node"
+    code = 3
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,9 @@ class AppConfig:
     metrics_address: str = DEFAULT_METRICS_ADDRESS
     log_level: str = "info"
     cometbft_binary: str = ""  # empty: $SIDECHAIN_COMETBFT, then PATH, then the repo's .tools/bin
+    # The store's Merkle tree: "native" (C, built by `make install`), "python" (the slow reference
+    # implementation) or "auto" (native; a validator refuses to start without it).
+    store_tree: str = "auto"
 
     def validate(self) -> None:
         if self.abci_transport not in TRANSPORTS:
@@ -41,6 +50,8 @@ class AppConfig:
             host, sep, port = self.metrics_address.rpartition(":")
             if not sep or not port.isdigit() or not host:
                 raise ConfigError(f"metrics.address {self.metrics_address!r} must be HOST:PORT")
+        if self.store_tree not in TREE_IMPLS:
+            raise ConfigError(f"store.tree must be one of {', '.join(TREE_IMPLS)}, not {self.store_tree!r}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log.level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
 
@@ -54,6 +65,7 @@ class AppConfig:
             "metrics": {"enabled": self.metrics_enabled, "address": self.metrics_address},
             "log": {"level": self.log_level},
             "cometbft": {"binary": self.cometbft_binary},
+            "store": {"tree": self.store_tree},
         }
         header = (
             "# Sidechain application config.\n"
@@ -81,6 +93,7 @@ def load_config(path: Path) -> AppConfig:
             metrics_address=str(metrics.get("address", DEFAULT_METRICS_ADDRESS)),
             log_level=str(raw.get("log", {}).get("level", "info")),
             cometbft_binary=str(raw.get("cometbft", {}).get("binary", "")),
+            store_tree=str(raw.get("store", {}).get("tree", "auto")),
         )
     except (TypeError, ValueError, AttributeError) as e:
         raise ConfigError(f"{path}: {e}") from None

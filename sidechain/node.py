@@ -18,14 +18,16 @@ import signal
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from sidechain import blocks as b
-from sidechain.app import Application
+from sidechain.app import Application, ApplicationAPI
 from sidechain.cometbft import find_cometbft
 from sidechain.config import AppConfig, NodeHome, load_config
+from sidechain.errors import SidechainError
 from sidechain.metrics import AppMetrics
 
 log = logging.getLogger("sidechain.node")
@@ -34,8 +36,11 @@ blocks_log = logging.getLogger("sidechain.blocks")
 STOP_GRACE_SECONDS = 10.0
 
 
-class NodeExit(Exception):
+class NodeExit(SidechainError):
     """The node stopped abnormally; `str(e)` is the message for the operator."""
+
+    codespace = "node"
+    code = 5
 
 
 def setup_logging(home: NodeHome, level: str, console: TextIO) -> None:
@@ -98,7 +103,13 @@ class _Outcome:
     message: str = ""
 
 
-async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO) -> _Outcome:
+# Wraps the application before the ABCI server gets it (fault-injection tests install one; the
+# node never does on its own).
+AppWrapper = Callable[[Application], ApplicationAPI]
+
+
+async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
+               wrap_app: AppWrapper | None) -> _Outcome:
     # We fork cometbft while gRPC threads may run: its fork handlers are not needed (the child
     # execs at once) and only print warnings.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
@@ -121,12 +132,13 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO)
         loop.add_signal_handler(sig, request_stop, 0, f"received {signal.Signals(sig).name}, stopped")
 
     metrics = AppMetrics() if cfg.metrics_enabled else None
-    app = Application(home.app_data)
+    app = Application(home.app_data, tree=cfg.store_tree)
     # The state loaded at start (the Merkle tree, caches) lives as long as the process: keep the
     # cyclic GC from walking it on every collection.
     gc.collect()
     gc.freeze()
-    adapter = Adapter(app, on_commit=BlockPrinter(metrics), observe=metrics.observe if metrics else None)
+    served: ApplicationAPI = app if wrap_app is None else wrap_app(app)
+    adapter = Adapter(served, on_commit=BlockPrinter(metrics), observe=metrics.observe if metrics else None)
     if metrics is not None:
         try:
             metrics.serve(cfg.metrics_address)
@@ -191,20 +203,22 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO)
     return outcome
 
 
-def start(home_dir: Path, abci_only: bool = False, console: TextIO = sys.stdout) -> int:
+def start(home_dir: Path, abci_only: bool = False, console: TextIO = sys.stdout,
+          wrap_app: AppWrapper | None = None) -> int:
     home = NodeHome(home_dir)
     cfg = load_config(home.app_config)
     if not abci_only and not home.cometbft_config.exists():
         raise NodeExit(f"no CometBFT config in {home.config_dir}; run `sidechain init --home {home_dir}` first")
     from sidechain.store import tree
 
-    if os.environ.get("SIDECHAIN_STORE_TREE", "auto") in ("", "auto") and not tree.native_available():
+    if cfg.store_tree == "auto" and not tree.native_available():
         # A validator on the pure-Python tree commits many times slower: never fall back silently.
         raise NodeExit("the native Merkle tree (sidechain/store/native) is not built: run `make install`, "
-                       "or set SIDECHAIN_STORE_TREE=python to run on the slow pure-Python tree")
+                       f'or set tree = "python" under [store] in {home.app_config} to run on the slow '
+                       "pure-Python tree")
     setup_logging(home, cfg.log_level, console)
     log.info("starting node in %s (pid %d)", home.root, os.getpid())
-    outcome = asyncio.run(_run(home, cfg, abci_only, console))
+    outcome = asyncio.run(_run(home, cfg, abci_only, console, wrap_app))
     if outcome.code != 0:
         log.error("node stopped: %s", outcome.message)
         raise NodeExit(outcome.message)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from google.protobuf.message import DecodeError
 from nacl.bindings import crypto_sign_open
@@ -31,7 +31,7 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey
 
 from sidechain.blocks import Event, TxResult
-from sidechain.errors import SidechainError
+from sidechain.errors import InvalidInput
 from sidechain.gen.sidechain.tx.v1 import tx_pb2
 from sidechain.store.api import KVReader, KVStore
 from sidechain.types import (
@@ -45,6 +45,9 @@ from sidechain.types import (
     validate_denom,
 )
 
+if TYPE_CHECKING:
+    from sidechain.env import TxEnv
+
 SIGNATURE_LEN = 64
 MAX_CHAIN_ID_LEN = 50  # CometBFT's limit
 # Nothing larger is even parsed, whatever the params say (params are validated below this).
@@ -54,7 +57,7 @@ HARD_MAX_TX_BYTES = 1 << 20
 # --- errors (codespace "tx") -----------------------------------------------------------------------
 
 
-class TxError(SidechainError):
+class TxError(InvalidInput):
     codespace = "tx"
 
 
@@ -114,31 +117,25 @@ class InvalidMsg(TxError):
     code = 14
 
 
+class InvalidChainId(TxError):
+    code = 15
+
+
 # --- results ------------------------------------------------------------------------------------------
 
 
-def failed_result(err: SidechainError, events: tuple[Event, ...] = ()) -> TxResult:
+def failed_result(err: InvalidInput, events: tuple[Event, ...] = ()) -> TxResult:
     return TxResult(code=err.code, codespace=err.codespace, log=err.message, events=events)
 
 
 # --- message handlers ---------------------------------------------------------------------------------
 
 
-class ExecEnv(Protocol):
-    """What a message handler may know about where it runs."""
-
-    @property
-    def height(self) -> int: ...
-
-    @property
-    def address_prefix(self) -> str: ...
-
-
 class MsgHandler(Protocol):
     """One message type: how to decode it and its three phases (STYLE.md habit 3).
 
     `name` is the field name of the message in the `Msg` oneof. `decode` does every stateless
-    check (it raises a SidechainError); `spends` lists what the signer pays out (only used to
+    check (it raises an InvalidInput); `spends` lists what the signer pays out (only used to
     explain a lack of funds as "have X, need Y"); `check_stateful` only reads; `execute` writes and may
     still raise, in which case the caller discards its writes.
     """
@@ -155,9 +152,9 @@ class MsgHandler(Protocol):
 
     def spends(self, msg: Any) -> Sequence[Coin]: ...
 
-    def check_stateful(self, state: KVReader, msg: Any, env: ExecEnv) -> None: ...
+    def check_stateful(self, state: KVReader, msg: Any, env: TxEnv) -> None: ...
 
-    def execute(self, state: KVStore, msg: Any, env: ExecEnv) -> list[Event]: ...
+    def execute(self, state: KVStore, msg: Any, env: TxEnv) -> list[Event]: ...
 
 
 
@@ -254,7 +251,7 @@ def sign_bytes(body_bytes: bytes, auth_info_bytes: bytes, chain_id: str) -> byte
 
 def validate_chain_id(chain_id: str) -> str:
     if not isinstance(chain_id, str) or not 0 < len(chain_id) <= MAX_CHAIN_ID_LEN or not chain_id.isascii():
-        raise TxError(f"invalid chain id {chain_id!r}: 1-{MAX_CHAIN_ID_LEN} ASCII characters")
+        raise InvalidChainId(f"invalid chain id {chain_id!r}: 1-{MAX_CHAIN_ID_LEN} ASCII characters")
     return chain_id
 
 
@@ -265,10 +262,15 @@ def decode_coin(pb: tx_pb2.Coin, what: str) -> Coin:
         raise InvalidMsg(f"{what}: {e.message}") from None
 
 
-def check_limits(size: int, memo_bytes: int, n_msgs: int, limits: TxLimits) -> None:
-    """The param-dependent bounds (re-checked when a cached tx meets possibly newer params)."""
+def check_size(size: int, limits: TxLimits) -> None:
+    """A tx of `size` bytes fits the params' limit and the hard limit (checked before parsing anything)."""
     if size > limits.max_tx_bytes or size > HARD_MAX_TX_BYTES:
         raise TxTooLarge(f"tx is {size} bytes, max is {min(limits.max_tx_bytes, HARD_MAX_TX_BYTES)}")
+
+
+def check_limits(size: int, memo_bytes: int, n_msgs: int, limits: TxLimits) -> None:
+    """The param-dependent bounds (re-checked when a cached tx meets possibly newer params)."""
+    check_size(size, limits)
     if memo_bytes > limits.max_memo_bytes:
         raise MemoTooLong(f"memo is {memo_bytes} bytes, max is {limits.max_memo_bytes}")
     if n_msgs > limits.max_msgs_per_tx:
@@ -278,8 +280,7 @@ def check_limits(size: int, memo_bytes: int, n_msgs: int, limits: TxLimits) -> N
 def decode_tx(raw: bytes, registry: MsgRegistry, limits: TxLimits, digest: bytes | None = None) -> DecodedTx:
     """Bytes -> DecodedTx with every stateless check except the signature (see `verify_signature`)."""
     size = len(raw)
-    if size > limits.max_tx_bytes or size > HARD_MAX_TX_BYTES:
-        raise TxTooLarge(f"tx is {size} bytes, max is {min(limits.max_tx_bytes, HARD_MAX_TX_BYTES)}")
+    check_size(size, limits)
     try:
         txr = tx_pb2.TxRaw.FromString(raw)
         body = tx_pb2.TxBody.FromString(txr.body_bytes)

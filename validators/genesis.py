@@ -14,11 +14,13 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
+from sidechain.errors import InvalidGenesis
+
 # CometBFT refuses a validator set whose total power exceeds MaxInt64 / 8.
 MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8
 
 
-class InvalidValidatorsGenesis(Exception):
+class InvalidValidatorsGenesis(InvalidGenesis):
     """`app_state.validators` is malformed; the message names the entry and what is wrong."""
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sidechain.errors import SidechainError
+from sidechain.errors import InvalidInput
 
 
-class AuthError(SidechainError):
+class AuthError(InvalidInput):
     codespace = "auth"
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sidechain.store.api import KVReader, KVStore
 from sidechain.types import Amount
 
 
+@runtime_checkable
 class FeeBank(Protocol):
     """Balances, to take fees from (the bank module implements this)."""
 

@@ -16,7 +16,7 @@ from sidechain.auth import state as auth_state
 from sidechain.auth.params import AuthParams
 from sidechain.auth.state import MAX_SEQUENCE, Account
 from sidechain.errors import InvalidGenesis, InvalidParams
-from sidechain.store.api import KVStore
+from sidechain.store.api import KVReader, KVStore
 from sidechain.types import address_of_pubkey, bech32_address, json_address, json_int, json_list, json_object
 
 
@@ -100,5 +100,5 @@ def init_genesis(state: KVStore, gen: AuthGenesis) -> None:
         auth_state.set_account(state, a.address, a.sequence, a.public_key)
 
 
-def export_genesis(state: KVStore) -> AuthGenesis:
+def export_genesis(state: KVReader) -> AuthGenesis:
     return AuthGenesis(auth_state.get_params(state), tuple(auth_state.iterate_accounts(state)))

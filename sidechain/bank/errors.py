@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sidechain.errors import SidechainError
+from sidechain.errors import InvalidInput
 
 
-class BankError(SidechainError):
+class BankError(InvalidInput):
     codespace = "bank"
 
 

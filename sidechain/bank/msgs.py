@@ -16,10 +16,11 @@ from sidechain.bank.errors import InsufficientFunds, SendDisabled
 from sidechain.bank.params import BankParams
 from sidechain.bank.state import add_balance, get_balance, sub_balance
 from sidechain.blocks import Event, EventAttribute
+from sidechain.env import TxEnv
 from sidechain.errors import InvalidCoins
 from sidechain.gen.sidechain.tx.v1 import tx_pb2
 from sidechain.store.api import KVReader, KVStore
-from sidechain.tx import ExecEnv, InvalidMsg, SignerMismatch, address_bytes, decode_coin
+from sidechain.tx import InvalidMsg, SignerMismatch, address_bytes, decode_coin
 from sidechain.types import Coin, bech32_address, check_coins, coins_str
 
 
@@ -65,7 +66,7 @@ class SendHandler:
     def spends(self, msg: MsgSend) -> Sequence[Coin]:
         return () if msg.to_address == msg.from_address else msg.amount
 
-    def check_stateful(self, state: KVReader, msg: MsgSend, env: ExecEnv) -> None:
+    def check_stateful(self, state: KVReader, msg: MsgSend, env: TxEnv) -> None:
         if not self.params.send_enabled:
             raise SendDisabled("transfers are disabled (bank.send_enabled is false)")
         for c in msg.amount:
@@ -73,7 +74,7 @@ class SendHandler:
             if have < c.amount:
                 raise InsufficientFunds(f"insufficient funds: have {int(have)}{c.denom}, need {c}")
 
-    def execute(self, state: KVStore, msg: MsgSend, env: ExecEnv) -> list[Event]:
+    def execute(self, state: KVStore, msg: MsgSend, env: TxEnv) -> list[Event]:
         for c in msg.amount:
             sub_balance(state, msg.from_address, c.denom, c.amount)
             add_balance(state, msg.to_address, c.denom, c.amount)

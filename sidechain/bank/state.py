@@ -1,4 +1,4 @@
-"""Reading and writing bank state (layout in keys.py), and the fees collected during a block."""
+"""Reading and writing bank state (layout in keys.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sidechain.bank.keys import (
     PARAMS_KEY,
     SUPPLY_PREFIX,
     address_balances_prefix,
+    balance_key,
     denom_from_suffix,
-    denom_key,
     fee_pool_key,
     supply_key,
 )
@@ -39,20 +39,20 @@ def _put_amount(state: KVStore, key: bytes, amount: Amount) -> None:
 
 
 def get_balance(state: KVReader, address: bytes, denom: str) -> Amount:
-    return _decode_amount(state.get(BALANCE_PREFIX + address + denom_key(denom)))
+    return _decode_amount(state.get(balance_key(address, denom)))
 
 
 def set_balance(state: KVStore, address: bytes, denom: str, amount: Amount) -> None:
-    _put_amount(state, BALANCE_PREFIX + address + denom_key(denom), amount)
+    _put_amount(state, balance_key(address, denom), amount)
 
 
 def add_balance(state: KVStore, address: bytes, denom: str, amount: Amount) -> None:
-    key = BALANCE_PREFIX + address + denom_key(denom)
+    key = balance_key(address, denom)
     _put_amount(state, key, _decode_amount(state.get(key)) + amount)
 
 
 def sub_balance(state: KVStore, address: bytes, denom: str, amount: Amount) -> None:
-    key = BALANCE_PREFIX + address + denom_key(denom)
+    key = balance_key(address, denom)
     have = _decode_amount(state.get(key))
     if have < amount:
         raise InsufficientFunds(f"insufficient funds: have {int(have)}{denom}, need {int(amount)}{denom}")
@@ -83,11 +83,11 @@ class BankKeeper:
 
     @staticmethod
     def balance(state: KVReader, address: bytes, denom: str) -> Amount:
-        return _decode_amount(state.get(BALANCE_PREFIX + address + denom_key(denom)))
+        return get_balance(state, address, denom)
 
     @staticmethod
     def set_balance(state: KVStore, address: bytes, denom: str, amount: Amount) -> None:
-        _put_amount(state, BALANCE_PREFIX + address + denom_key(denom), amount)
+        set_balance(state, address, denom, amount)
 
 
 # --- supply, minting, burning -----------------------------------------------------------------------
@@ -126,33 +126,6 @@ def burn(state: KVStore, address: bytes, coin: Coin) -> None:
 
 
 # --- fees ---------------------------------------------------------------------------------------
-
-
-class CollectedFees:
-    """Fees taken during one block, summed in memory; written to the fee pool once at block end.
-
-    Fees are taken in the ante step of each tx, which stands even when the tx's messages fail, so
-    summing here is exact: no branch of the block can be discarded after a fee is added.
-    """
-
-    __slots__ = ("_by_denom",)
-
-    def __init__(self) -> None:
-        self._by_denom: dict[str, Amount] = {}
-
-    def add(self, coin: Coin) -> None:
-        if coin.amount:
-            self._by_denom[coin.denom] = self._by_denom.get(coin.denom, ZERO) + coin.amount
-
-    def coins(self) -> list[Coin]:
-        """Sorted by denom (never iterate the dict in insertion order for consensus)."""
-        return [Coin(d, self._by_denom[d]) for d in sorted(self._by_denom)]
-
-    def clear(self) -> None:
-        self._by_denom.clear()
-
-    def __bool__(self) -> bool:
-        return bool(self._by_denom)
 
 
 def get_fee_pool(state: KVReader) -> list[Coin]:

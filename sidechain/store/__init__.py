@@ -5,6 +5,7 @@ from .backends import Backend, LevelDBBackend, MemoryBackend, WriteOp
 from .cache import CacheKV
 from .errors import (
     CorruptStore,
+    DatabaseLocked,
     InvalidVersion,
     ProofError,
     ProofInvalid,
@@ -24,6 +25,7 @@ __all__ = [
     "CacheKV",
     "CommittedReader",
     "CorruptStore",
+    "DatabaseLocked",
     "InvalidVersion",
     "KVReader",
     "KVStore",

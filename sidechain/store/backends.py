@@ -13,6 +13,8 @@ from typing import Protocol
 
 import plyvel
 
+from .errors import DatabaseLocked
+
 # One write: (key, value) puts, (key, None) deletes. Applied in order, so a later op on a key wins.
 WriteOp = tuple[bytes, bytes | None]
 
@@ -74,7 +76,16 @@ class LevelDBBackend:
     """plyvel (LevelDB) database in `path`, created if missing."""
 
     def __init__(self, path: str, *, create_if_missing: bool = True, lru_cache_size: int = 64 << 20) -> None:
-        self._db = plyvel.DB(
+        try:
+            self._db = self._open(path, create_if_missing, lru_cache_size)
+        except plyvel.IOError as e:
+            if "lock" in str(e).lower():
+                raise DatabaseLocked(f"the database {path} is in use by another process (a running node?)") from None
+            raise
+
+    @staticmethod
+    def _open(path: str, create_if_missing: bool, lru_cache_size: int) -> plyvel.DB:
+        return plyvel.DB(
             path,
             create_if_missing=create_if_missing,
             lru_cache_size=lru_cache_size,

@@ -1,16 +1,18 @@
-"""Errors raised by the state store, all under `StoreError`, each with a stable numeric code.
+"""Errors raised by the state store (codespace "store"), all under `StoreError`, each with a stable code.
 
-Codes are part of the interface (queries and tx results report them): never renumber one; add new
-errors with new codes.
+Codes are part of the interface (queries report them): never renumber one; add new errors with new
+codes. A store error in consensus code is not invalid input: the node stops (sidechain/errors.py).
 """
 
 from __future__ import annotations
 
+from sidechain.errors import SidechainError
 
-class StoreError(Exception):
+
+class StoreError(SidechainError):
     """Root of every error the store raises on purpose."""
 
-    code: int = 1
+    codespace = "store"
 
 
 class VersionNotFound(StoreError):
@@ -53,3 +55,16 @@ class ProofInvalid(ProofError):
     """The proof decodes but does not hash to the root, or proves something else."""
 
     code = 12
+
+
+class DatabaseLocked(StoreError):
+    """The database is open in another process (LevelDB allows one)."""
+
+    code = 6
+
+
+class TreeMisuse(StoreError):
+    """The in-memory Merkle tree was used against its contract (a duplicate key in a load or a stage,
+    a stage that is not active) or its native library is unavailable: a bug in the caller or the build."""
+
+    code = 7

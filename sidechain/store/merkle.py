@@ -131,6 +131,7 @@ class MerkleStore:
         prefix: bytes = STORE_PREFIX,
         value_cache_size: int = 1 << 18,
         undo_cache_size: int = 64,
+        tree: str | None = None,
     ) -> None:
         if keep_versions < 1:
             raise ValueError("keep_versions must be at least 1")
@@ -153,12 +154,13 @@ class MerkleStore:
         self._undo_cache: OrderedDict[tuple[bytes, int], dict[bytes, bytes | None]] = OrderedDict()
         self._undo_cache_size = undo_cache_size
         self._history_staged: tuple[int, int] | None = None  # (latest, version) staged as HISTORY
+        self._tree_impl = tree  # "native" | "python" | "auto"; None: the process default (tree.py)
         self._load()
 
     # --- loading ---------------------------------------------------------------------------
 
     def _load(self) -> None:
-        self._tree: Tree = new_tree()
+        self._tree: Tree = new_tree(self._tree_impl)
         meta = self._backend.get(self._meta)
         if meta is None:
             self._version = 0

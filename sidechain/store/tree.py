@@ -10,15 +10,15 @@ with `changes` applied, without touching the committed tree; `commit(slot)` make
 tree (and drops the other slot); `discard(slot)` forgets it. Slot `WORKING` holds the block being
 finalized, slot `HISTORY` an older version rebuilt for proofs; both can be read (`path`) at once.
 
-Which implementation `new_tree()` returns: `set_default_impl(...)` if called, else the environment
-variable SIDECHAIN_STORE_TREE = `native` | `python` | `auto` (the default: native if built).
+Which implementation `new_tree(impl)` returns: `impl` = `native` | `python` | `auto` (native if
+built), as configured (app.toml `store.tree` for a node); when not given, the process default
+(`set_default_impl`, else `auto`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 import weakref
 from array import array
@@ -29,7 +29,7 @@ from itertools import islice
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from .errors import CorruptStore, StoreError
+from .errors import CorruptStore, TreeMisuse
 from .proof import TERMINAL_EMPTY, TERMINAL_LEAF, Terminal
 from .smt import EMPTY_ROOT, FANOUT, HASH_LEN, MAX_DEPTH, ZERO_HASH, nibbles
 
@@ -110,12 +110,12 @@ class PyTree:
 
     def load(self, pairs: Iterable[tuple[bytes, bytes]], skip: int = 0) -> bytes:
         if self._mem or self._stages:
-            raise StoreError("load needs an empty tree")
+            raise TreeMisuse("load needs an empty tree")
         h = self._h
         live = sorted((h(key[skip:]), h(value)) for key, value in pairs)
         for a, b in zip(live, live[1:], strict=False):
             if a[0] == b[0]:
-                raise StoreError("duplicate key")
+                raise TreeMisuse("duplicate key")
         writes: dict[bytes, _Write] = {}
         root = self._build(b"", live, writes)
         if root is not None:
@@ -135,7 +135,7 @@ class PyTree:
         items.sort()
         for a, b in zip(items, items[1:], strict=False):
             if a[1] == b[1]:
-                raise StoreError("duplicate key in a stage")
+                raise TreeMisuse("duplicate key in a stage")
         writes: dict[bytes, _Write] = {}
         root_hash = self._root
         if items:
@@ -149,7 +149,7 @@ class PyTree:
 
     def commit(self, slot: int) -> None:
         if slot not in self._stages:
-            raise StoreError(f"stage {slot} is not active")
+            raise TreeMisuse(f"stage {slot} is not active")
         root_hash, writes = self._stages[slot]
         self._stages = {}
         mem = self._mem
@@ -169,7 +169,7 @@ class PyTree:
             slot_hash = self._root
         else:
             if slot not in self._stages:
-                raise StoreError(f"stage {slot} is not active")
+                raise TreeMisuse(f"stage {slot} is not active")
             slot_hash, overlay = self._stages[slot]
         nb = nibbles(kh)
         levels: list[list[bytes]] = []
@@ -354,7 +354,7 @@ class PyTree:
             return b"\x00" + kh + vh
         depth = len(path)
         if depth >= MAX_DEPTH:
-            raise StoreError("duplicate key hash")
+            raise TreeMisuse("duplicate key hash")
         groups: list[list[tuple[bytes, bytes]]] = [[] for _ in range(FANOUT)]
         byte = depth >> 1
         if depth & 1:
@@ -437,7 +437,7 @@ def native_error() -> str | None:
 
 def _check(rc: int, what: str) -> None:
     if rc != 0:
-        raise StoreError(f"native tree: {what}: {_ERRORS.get(rc, rc)}")
+        raise TreeMisuse(f"native tree: {what}: {_ERRORS.get(rc, rc)}")
 
 
 def _pack_keys(keys: list[bytes]) -> tuple[bytes, array[int]]:
@@ -454,7 +454,7 @@ class NativeTree:
     def __init__(self) -> None:
         lib = _load_lib()
         if lib is None:
-            raise StoreError(f"native tree unavailable: {_lib_error}")
+            raise TreeMisuse(f"native tree unavailable: {_lib_error}")
         self._lib = lib
         handle = lib.smt_new()
         if not handle:
@@ -566,7 +566,7 @@ def native_sha256(data: bytes) -> bytes:
     """sha256 by the native code (for tests of its two implementations)."""
     lib = _load_lib()
     if lib is None:
-        raise StoreError(f"native tree unavailable: {_lib_error}")
+        raise TreeMisuse(f"native tree unavailable: {_lib_error}")
     out = ctypes.create_string_buffer(HASH_LEN)
     lib.smt_sha256(data, len(data), out)
     return out.raw
@@ -576,7 +576,7 @@ def native_sha256_impl(mode: int = -1) -> int:
     """-1: query; 0: force portable C; 1: SHA extensions if the CPU has them. Returns the one in use."""
     lib = _load_lib()
     if lib is None:
-        raise StoreError(f"native tree unavailable: {_lib_error}")
+        raise TreeMisuse(f"native tree unavailable: {_lib_error}")
     result: int = lib.smt_sha256_impl(mode)
     return result
 
@@ -589,29 +589,29 @@ _warned = False
 
 
 def set_default_impl(name: str | None) -> None:
-    """Override SIDECHAIN_STORE_TREE for trees made from now on (None: back to the environment)."""
+    """The implementation of trees made from now on without an explicit one (None: back to auto)."""
     if name is not None and name not in _IMPLS:
         raise ValueError(f"tree implementation must be one of {_IMPLS}")
     global _default
     _default = name
 
 
-def default_impl() -> str:
-    """`native` or `python`: what `new_tree()` gives now."""
-    name = _default or os.environ.get("SIDECHAIN_STORE_TREE", "auto") or "auto"
+def default_impl(name: str | None = None) -> str:
+    """`native` or `python`: what `new_tree(name)` gives now."""
+    name = name or _default or "auto"
     if name not in _IMPLS:
-        raise ValueError(f"SIDECHAIN_STORE_TREE must be one of {_IMPLS}, not {name!r}")
+        raise ValueError(f"the tree implementation must be one of {_IMPLS}, not {name!r}")
     if name == "auto":
         return "native" if native_available() else "python"
     return name
 
 
-def new_tree() -> Tree:
+def new_tree(name: str | None = None) -> Tree:
     global _warned
-    impl = default_impl()
+    impl = default_impl(name)
     if impl == "native":
         return NativeTree()
-    if not _warned and (_default or os.environ.get("SIDECHAIN_STORE_TREE", "auto")) == "auto":
+    if not _warned and (name or _default or "auto") == "auto":
         _warned = True
         log.warning("store: native Merkle tree not built (%s); using the slow pure-Python tree", _lib_error)
     return PyTree()

@@ -8,7 +8,7 @@ ones (what 1,000 transfers write: sender and recipient). Reported per size: medi
 the root computation (`working_root`) and for the durable write (`commit`), their sum (wall and main
 thread CPU), the per-key cost, bulk write throughput, random read throughput, the time to reopen the
 store (it rebuilds its tree from the flat table), the process RSS, page faults and GC collections
-during the blocks. Not a test: nothing is asserted. SIDECHAIN_STORE_TREE=python benchmarks the
+during the blocks. Not a test: nothing is asserted. `--tree python` benchmarks the
 pure-Python reference tree instead of the native one.
 """
 
@@ -131,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new", type=int, default=10, help="new keys created per block")
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile of the largest size")
     parser.add_argument("--tmp", default=None, help="directory for the databases (default: a temp dir)")
+    parser.add_argument("--tree", choices=("auto", "native", "python"), default="auto",
+                        help="Merkle tree implementation (default: native if built)")
     args = parser.parse_args(argv)
 
+    tree_mod.set_default_impl(args.tree)
     print(f"tree: {tree_mod.default_impl()}", flush=True)
     rng = random.Random(20240601)
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -100,12 +100,12 @@ def test_crash_between_finalize_and_commit(make_node: Callable[..., Node]) -> No
     """The app dies after FinalizeBlock of height 6 but before writing it; CometBFT replays it."""
     node = make_node()
     node.init()
-    node.env["SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_HEIGHT"] = "6"
+    node.crash = ["--before-commit-height", "6"]
     node.start()
     assert node.proc is not None
     rc = node.proc.wait(90)
     assert rc != 0
-    node.env.clear()
+    node.crash = []
     time.sleep(0.5)
     node.start()
     node.wait_height(12, timeout=90)

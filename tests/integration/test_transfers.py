@@ -112,14 +112,14 @@ def test_crash_before_commit_with_txs_matches_a_node_that_never_crashed(make_nod
     h = val.height()
     val.stop()
     # Die after FinalizeBlock of the next block with a tx in it, before its Commit.
-    val.env["SIDECHAIN_TEST_CRASH_BEFORE_COMMIT_WITH_TXS"] = "1"
+    val.crash = ["--before-commit-with-txs"]
     val.start()
     val.wait_height(h + 1)
     cli("tx", "send", "alice", bob, "20stake", "--fee", "1stake", "--home", str(val.home), "--no-wait")
     assert val.proc is not None
     assert val.proc.wait(60) != 0
     assert "test hook: exiting before committing" in (val.home / "logs" / "app.log").read_text()
-    val.env.clear()
+    val.crash = []
     val.start()
     val.wait_height(h + 8)
     # A node that never crashed (it syncs every block from genesis) agrees at every height.

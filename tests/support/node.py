@@ -55,6 +55,9 @@ class Node:
     ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Arguments of tests.support.crash_node (e.g. ["--before-commit-height", "6"]): the next start
+    # runs the node with that crash injected; empty: a plain `sidechain start`.
+    crash: list[str] = field(default_factory=list)
     starts: int = 0
     log_offset: int = 0  # size of cometbft.log when the current run started
 
@@ -85,8 +88,9 @@ class Node:
         self.log_offset = clog.stat().st_size if clog.exists() else 0
         env = {**os.environ, **self.env}
         out = self.console_log.open("wb")
-        self.proc = subprocess.Popen(SIDECHAIN + ["start", "--home", str(self.home), *args],
-                                     stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        cmd = ([sys.executable, "-m", "tests.support.crash_node", "--home", str(self.home), *self.crash]
+               if self.crash else SIDECHAIN + ["start", "--home", str(self.home), *args])
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         out.close()
 
     def cometbft_pid(self) -> int | None:

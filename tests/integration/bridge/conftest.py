@@ -1,4 +1,4 @@
-"""A real L1: one `geth --dev` per test module (bridge.testing.l1), killed at teardown."""
+"""A real L1: one `geth --dev` per test module (tests.support.bridge_l1.l1), killed at teardown."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.testing.l1 import GethDevNode, GethNotFound, geth_binary
+from tests.support.bridge_l1.l1 import GethDevNode, GethNotFound, geth_binary
 
 
 @pytest.fixture(scope="module")

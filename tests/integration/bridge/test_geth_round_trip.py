@@ -20,8 +20,8 @@ from eth_utils import keccak
 from bridge.keys import write_keystore
 from bridge.l1 import BridgeContract, L1Client
 from bridge.protocol import ETH_TOKEN, Batch, Withdrawal
-from bridge.testing.l1 import GethDevNode
-from bridge.testing.validators import equal_valset, minimum_signers, sign_by, validator_accounts
+from tests.support.bridge_l1.l1 import GethDevNode
+from tests.support.bridge_l1.validators import equal_valset, minimum_signers, sign_by, validator_accounts
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 ONE_ETH = 10**18

@@ -1,4 +1,4 @@
-"""Bank genesis (sidechain/bank/genesis.py) and the combined app_state entry point (txflow)."""
+"""Bank genesis (sidechain/bank/genesis.py) and the combined app_state entry point (sidechain/module.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from sidechain.bank.genesis import BankGenesis, export_genesis
 from sidechain.bank.state import get_balance, get_supply
 from sidechain.errors import InvalidGenesis
+from sidechain.module import CHAIN
 from sidechain.store.backends import MemoryBackend
 from sidechain.store.cache import CacheKV
-from sidechain.txflow import default_genesis_json, init_genesis, parse_genesis
 from sidechain.types import AMOUNT_MAX, bech32_address
 
 from ..tx.chain import coin
@@ -26,18 +26,18 @@ def bal(address: bytes, *coins: tuple[str, str], prefix: str = "side") -> dict[s
 
 def test_init_and_export() -> None:
     app_state = {"bank": {"balances": [bal(B, ("5", "stake")), bal(A, ("7", "stake"), ("2", "l1/eth"))]}}
-    gen = parse_genesis(app_state)
-    assert gen.bank.supply == (coin(2, "l1/eth"), coin(12))
-    assert [b.address for b in gen.bank.balances] == [A, B]  # sorted
+    gen = CHAIN.parse_genesis(app_state)
+    assert gen.section("bank").supply == (coin(2, "l1/eth"), coin(12))
+    assert [b.address for b in gen.section("bank").balances] == [A, B]  # sorted
     state = CacheKV(MemoryBackend())
-    init_genesis(state, gen)
+    CHAIN.init_genesis(state, gen)
     assert get_balance(state, A, "stake") == 7 and get_supply(state, "stake") == 12
-    assert export_genesis(state) == gen.bank
+    assert export_genesis(state) == gen.section("bank")
 
 
 def test_default_genesis_json_is_valid() -> None:
-    gen = parse_genesis(default_genesis_json())
-    assert gen.bank == BankGenesis.default() and gen.auth.params.address_prefix == "side"
+    gen = CHAIN.parse_genesis(CHAIN.default_genesis_json())
+    assert gen.section("bank") == BankGenesis.default() and gen.section("auth").params.address_prefix == "side"
 
 
 def test_given_supply_must_match() -> None:
@@ -74,4 +74,4 @@ def test_errors_name_the_path(obj: dict[str, object], match: str) -> None:
 
 def test_app_state_must_be_an_object() -> None:
     with pytest.raises(InvalidGenesis, match="app_state: expected a JSON object"):
-        parse_genesis([])
+        CHAIN.parse_genesis([])

@@ -7,7 +7,6 @@ import pytest
 from sidechain.bank import keys
 from sidechain.bank.errors import InsufficientFunds, SupplyOverflow
 from sidechain.bank.state import (
-    CollectedFees,
     add_to_fee_pool,
     burn,
     get_balance,
@@ -19,6 +18,7 @@ from sidechain.bank.state import (
     sub_balance,
     take_from_fee_pool,
 )
+from sidechain.env import CollectedFees
 from sidechain.store.backends import MemoryBackend
 from sidechain.store.cache import CacheKV
 from sidechain.types import AMOUNT_MAX, Amount

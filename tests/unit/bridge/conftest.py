@@ -16,8 +16,8 @@ from web3.types import TxReceipt
 from bridge.errors import ContractRevertError
 from bridge.l1 import BridgeContract, LogEvent
 from bridge.protocol import ETH_TOKEN, Batch, Signature, Valset, Withdrawal, checksum
-from bridge.testing.evm import InProcessL1, in_process_l1
-from bridge.testing.validators import equal_valset, minimum_signers, sign_by, validator_accounts
+from tests.support.bridge_l1.evm import InProcessL1, in_process_l1
+from tests.support.bridge_l1.validators import equal_valset, minimum_signers, sign_by, validator_accounts
 
 ONE_ETH = 10**18
 RECIPIENT = b"\x5c" * 20  # a sidechain address (bytes20) for deposits

@@ -14,7 +14,7 @@ from bridge.errors import ConfigError, KeystoreError, SignatureError
 from bridge.keys import load_account, write_keystore
 from bridge.operations import GuardianChangeSignature, collect_guardian_signatures, read_signature_files
 from bridge.protocol import POWER_THRESHOLD, Domain, checksum
-from bridge.testing.validators import equal_valset, validator_accounts
+from tests.support.bridge_l1.validators import equal_valset, validator_accounts
 
 CONTRACT = checksum("0x" + "ab" * 20)
 GUARDIAN = checksum("0x" + "cd" * 20)

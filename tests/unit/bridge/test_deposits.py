@@ -103,7 +103,7 @@ def test_no_return_token_deposits_and_withdraws(world: World) -> None:
 
 
 def test_event_nonces_strictly_increase_across_all_three_kinds(world: World) -> None:
-    from bridge.testing.validators import equal_valset, validator_accounts
+    from tests.support.bridge_l1.validators import equal_valset, validator_accounts
 
     seen = [1]
     seen.append(world.events(world.bridge.deposit_eth(RECIPIENT, ONE_ETH, world.user), "Deposit")[0].args["eventNonce"])

@@ -19,7 +19,7 @@ from bridge.protocol import (
     checksum,
     valset_struct_hash,
 )
-from bridge.testing.validators import equal_valset, validator_accounts
+from tests.support.bridge_l1.validators import equal_valset, validator_accounts
 from tests.unit.bridge.conftest import World, reverts
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

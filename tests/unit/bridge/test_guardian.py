@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.protocol import ETH_TOKEN, NO_SIGNATURE, Valset, Withdrawal
-from bridge.testing.validators import equal_valset, sign_by, validator_accounts
+from tests.support.bridge_l1.validators import equal_valset, sign_by, validator_accounts
 from tests.unit.bridge.conftest import ONE_ETH, RECIPIENT, World, reverts
 
 DAY = 86_400

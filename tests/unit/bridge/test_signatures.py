@@ -8,7 +8,7 @@ from eth_utils import keccak
 
 from bridge.protocol import ETH_TOKEN, NO_SIGNATURE, POWER_THRESHOLD, Domain, Signature, Valset, Withdrawal
 from bridge.signing import SECP256K1_N, sign_digest
-from bridge.testing.validators import sign_by, validator_accounts
+from tests.support.bridge_l1.validators import sign_by, validator_accounts
 from tests.unit.bridge.conftest import ONE_ETH, World, fresh_address, reverts
 
 

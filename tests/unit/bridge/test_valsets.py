@@ -15,7 +15,7 @@ from bridge.protocol import (
     Valset,
     Withdrawal,
 )
-from bridge.testing.validators import equal_valset, minimum_signers, sign_by, validator_accounts
+from tests.support.bridge_l1.validators import equal_valset, minimum_signers, sign_by, validator_accounts
 from tests.unit.bridge.conftest import ONE_ETH, World, reverts
 
 ACCOUNTS = validator_accounts(4, seed="valsets")

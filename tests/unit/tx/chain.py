@@ -8,11 +8,12 @@ from collections.abc import Iterable, Sequence
 from nacl.signing import SigningKey
 
 from sidechain.bank.msgs import MsgSend
+from sidechain.env import ChainRules, TxEnv, next_block_env
 from sidechain.gen.sidechain.tx.v1 import tx_pb2
+from sidechain.module import CHAIN
 from sidechain.store.backends import MemoryBackend
 from sidechain.store.cache import CacheKV
 from sidechain.tx import build_signed_tx
-from sidechain.txflow import Genesis, TxContext, TxEnv, init_genesis, load_context, parse_genesis
 from sidechain.types import Amount, Coin, address_of_pubkey, bech32_address
 
 CHAIN_ID = "test-chain-1"
@@ -61,16 +62,15 @@ def genesis_json(
 
 def new_state(
     balances: Iterable[tuple[bytes, Sequence[Coin]]], chain_id: str = CHAIN_ID, **kw: object
-) -> tuple[CacheKV, TxContext]:
-    """A fresh state (CacheKV over an in-memory backend) after genesis, and its tx context."""
+) -> tuple[CacheKV, ChainRules]:
+    """A fresh state (CacheKV over an in-memory backend) after genesis, and its tx rules."""
     state = CacheKV(MemoryBackend())
-    gen: Genesis = parse_genesis(genesis_json(balances, **kw))  # type: ignore[arg-type]
-    init_genesis(state, gen)
-    return state, load_context(state, chain_id)
+    CHAIN.init_genesis(state, CHAIN.parse_genesis(genesis_json(balances, **kw)))  # type: ignore[arg-type]
+    return state, CHAIN.rules(state, chain_id)
 
 
-def env(ctx: TxContext, height: int = 1) -> TxEnv:
-    return TxEnv(height=height, ctx=ctx)
+def env(rules: ChainRules, height: int = 1) -> TxEnv:
+    return TxEnv(next_block_env(rules.chain_id, height, 0), rules)
 
 
 def send_msg(k: SigningKey, to: bytes, *coins: Coin) -> tx_pb2.Msg:

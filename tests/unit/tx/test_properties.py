@@ -20,20 +20,20 @@ from hypothesis import strategies as st
 from sidechain.auth.errors import WrongSequence
 from sidechain.auth.state import get_sequence
 from sidechain.bank.state import get_fee_pool, iterate_all_balances
-from sidechain.errors import SidechainError
+from sidechain.block import process_collect_fees
+from sidechain.errors import InvalidInput
+from sidechain.module import CHAIN
 from sidechain.store.cache import CacheKV
 from sidechain.tx import InvalidSignature, build_signed_tx
 from sidechain.txflow import (
     SignatureCache,
-    TxEnv,
     check_stateful,
     check_stateless,
     deliver,
     deliver_raw,
-    end_block,
 )
 
-from .chain import CHAIN_ID, addr, coin, key, new_state, send_msg
+from .chain import CHAIN_ID, addr, coin, env, key, new_state, send_msg
 
 N_ACCOUNTS = 5
 KEYS = [key(100 + i) for i in range(N_ACCOUNTS)]
@@ -134,7 +134,7 @@ def test_random_tx_sequences(genesis: list[tuple[int, int]], specs: list[TxSpec]
     for i, (stake, eth) in enumerate(genesis):
         initial.update({(i, "stake"): stake} if stake else {})
         initial.update({(i, "l1/eth"): eth} if eth else {})
-    state, ctx = new_state(
+    state, rules = new_state(
         [
             (ADDRS[i], [coin(v, d) for (j, d), v in sorted(initial.items()) if j == i])
             for i in range(N_ACCOUNTS)
@@ -146,7 +146,7 @@ def test_random_tx_sequences(genesis: list[tuple[int, int]], specs: list[TxSpec]
     cache = SignatureCache(CHAIN_ID)
     included: list[tuple[bytes, TxSpec]] = []
     height = 1
-    tx_env = TxEnv(height, ctx)
+    tx_env = env(rules, height)
 
     for n, spec in enumerate(specs):
         if spec.replay is not None and included:
@@ -163,9 +163,9 @@ def test_random_tx_sequences(genesis: list[tuple[int, int]], specs: list[TxSpec]
         # CheckTx on a throwaway branch must agree with execution in the block
         branch = CacheKV(state)
         try:
-            check_stateful(branch, check_stateless(raw, ctx, cache), TxEnv(height, ctx))
+            check_stateful(branch, check_stateless(raw, rules, cache), env(rules, height))
             check_ok = True
-        except SidechainError:
+        except InvalidInput:
             check_ok = False
 
         expected = model.apply(spec, sequence)
@@ -199,11 +199,11 @@ def test_random_tx_sequences(genesis: list[tuple[int, int]], specs: list[TxSpec]
             assert held + pool.get(d, 0) + pending.get(d, 0) == supply[d]
 
         if (n + 1) % block_size == 0:  # end of block: fees go to the pool in one write per denom
-            end_block(state, tx_env)
+            process_collect_fees(state, tx_env.fees, CHAIN)
             height += 1
-            tx_env = TxEnv(height, ctx)
+            tx_env = env(rules, height)
 
-    end_block(state, tx_env)
+    process_collect_fees(state, tx_env.fees, CHAIN)
     pool = {c.denom: int(c.amount) for c in get_fee_pool(state)}
     assert pool == {d: v for d, v in model.pool.items() if v}
 
@@ -212,12 +212,12 @@ def test_random_tx_sequences(genesis: list[tuple[int, int]], specs: list[TxSpec]
 @given(specs=st.lists(tx_specs, min_size=1, max_size=10))
 def test_deliver_without_checktx_never_raises(specs: list[TxSpec]) -> None:
     """FinalizeBlock gets txs CheckTx never saw (other proposers): invalid input is a result, not a crash."""
-    state, ctx = new_state([(a, [coin(50)]) for a in ADDRS])
-    tx_env = TxEnv(1, ctx)
+    state, rules = new_state([(a, [coin(50)]) for a in ADDRS])
+    tx_env = env(rules, 1)
     for spec in specs:
         raw = build(spec, max(0, spec.seq_offset))
         try:
-            tx = check_stateless(raw, ctx)
-        except SidechainError:
+            tx = check_stateless(raw, rules)
+        except InvalidInput:
             continue
         deliver(state, tx, tx_env)

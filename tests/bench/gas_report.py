@@ -27,8 +27,8 @@ from web3.types import Wei
 
 from bridge.l1 import BridgeContract
 from bridge.protocol import ETH_TOKEN, Batch, Valset, Withdrawal, checksum
-from bridge.testing.evm import InProcessL1, in_process_l1
-from bridge.testing.validators import equal_valset, minimum_signers, sign_by, validator_accounts
+from tests.support.bridge_l1.evm import InProcessL1, in_process_l1
+from tests.support.bridge_l1.validators import equal_valset, minimum_signers, sign_by, validator_accounts
 
 INTRINSIC_GAS = 21_000
 # Generous explicit limits skip gas estimation (one EVM run per transaction instead of two); gasUsed is
