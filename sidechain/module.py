@@ -7,7 +7,8 @@ A module is one package that owns a range of store-key prefixes and everything k
     params_type   params with default() / validate() / from_json() / to_json(), or None
     genesis       default_genesis / parse_genesis (validates) / init_genesis / export_genesis /
                   genesis_to_json
-    messages      msg_names (the `Msg` oneof fields it handles) and msg_handlers(state)
+    messages      msg_names (core `Msg` oneof fields, or "<name>.<MsgName>" for messages in its own
+                  schema, carried in a `ModuleMsg`) and msg_handlers(state)
     queries       query_routes(): `/<route>/<args...>` answered from one version of the state
     needs         {constructor argument: Protocol}: what it needs from other modules, given by the
                   module set from whichever module's `keeper` implements that Protocol
@@ -45,16 +46,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
 from sidechain.auth.module import AuthModule
 from sidechain.bank.module import BankModule
 from sidechain.blocks import BlockEnv, ValidatorUpdate
 from sidechain.env import AnteHandler, ChainRules, GenesisContext, PrefixRange, QueryRoute, StepOutput
 from sidechain.errors import InvalidGenesis, InvalidInput, InvalidParams
-from sidechain.gen.sidechain.tx.v1 import tx_pb2
 from sidechain.store.api import KVReader, KVStore
-from sidechain.tx import DecodedTx, MsgHandler, MsgRegistry, validate_chain_id
+from sidechain.tx import DecodedTx, MsgHandler, MsgRegistry, core_msg_names, is_module_msg_name, validate_chain_id
 from sidechain.types import Coin, json_object
 from validators.module import ValidatorsModule
 
@@ -80,11 +80,11 @@ class ParamsType(Protocol):
 class Module(Protocol):
     """One module of the chain (see the module docstring for each member)."""
 
-    name: str
-    prefixes: PrefixRange
-    msg_names: tuple[str, ...]
-    needs: Mapping[str, type]
-    params_type: Any  # ParamsType | None (a class with classmethods: not expressible as a Protocol member)
+    name: ClassVar[str]
+    prefixes: ClassVar[PrefixRange]
+    msg_names: ClassVar[tuple[str, ...]]
+    needs: ClassVar[Mapping[str, type]]
+    params_type: ClassVar[Any]  # its params class (default(), from_json(), ...) or None
 
     @property
     def keeper(self) -> object: ...
@@ -297,7 +297,7 @@ def _check_declarations(module_types: Sequence[ModuleType]) -> None:
     names: set[str] = set()
     ranges: list[tuple[str, PrefixRange]] = [("app", APP_PREFIXES)]
     msgs: dict[str, str] = {}
-    oneof = {f.name for f in tx_pb2.Msg.DESCRIPTOR.oneofs_by_name["sum"].fields}
+    core = core_msg_names()
     for t in module_types:
         if t.name in names or t.name == "app":
             raise TypeError(f"module name {t.name!r} is used twice")
@@ -309,8 +309,9 @@ def _check_declarations(module_types: Sequence[ModuleType]) -> None:
         for n in t.msg_names:
             if n in msgs:
                 raise TypeError(f"module {t.name}: message type {n!r} is already {msgs[n]}'s")
-            if n not in oneof:
-                raise TypeError(f"module {t.name}: message type {n!r} is not a field of sidechain.tx.v1.Msg")
+            if n not in core and not (is_module_msg_name(n) and n.partition(".")[0] == t.name):
+                raise TypeError(f"module {t.name}: message type {n!r} is neither a field of sidechain.tx.v1.Msg "
+                                f"nor named {t.name}.<MsgName>")
             msgs[n] = t.name
 
 

@@ -134,7 +134,9 @@ def failed_result(err: InvalidInput, events: tuple[Event, ...] = ()) -> TxResult
 class MsgHandler(Protocol):
     """One message type: how to decode it and its three phases (STYLE.md habit 3).
 
-    `name` is the field name of the message in the `Msg` oneof. `decode` does every stateless
+    `name` is the field name of the message in the `Msg` oneof, or "<module>.<MsgName>" for a
+    module's message (carried in a `ModuleMsg`, whose `value` its `decode` parses, e.g. with
+    `decode_module_value`). `decode` does every stateless
     check (it raises an InvalidInput); `spends` lists what the signer pays out (only used to
     explain a lack of funds as "have X, need Y"); `check_stateful` only reads; `execute` writes and may
     still raise, in which case the caller discards its writes.
@@ -158,18 +160,33 @@ class MsgHandler(Protocol):
 
 
 
+MODULE_MSG_FIELD = "module"  # the `Msg` oneof field of module-defined messages (ModuleMsg)
+
+
+def is_module_msg_name(name: str) -> bool:
+    """A module-defined message type: "<module>.<MsgName>" (carried in a `ModuleMsg`)."""
+    module, dot, msg = name.partition(".")
+    return bool(dot and module and msg and module.replace("_", "").isalnum() and msg.isalnum())
+
+
+def core_msg_names() -> frozenset[str]:
+    """The message types that are fields of the `Msg` oneof (all but the `ModuleMsg` envelope)."""
+    oneof = tx_pb2.Msg.DESCRIPTOR.oneofs_by_name["sum"]
+    return frozenset(f.name for f in oneof.fields if f.name != MODULE_MSG_FIELD)
+
+
 class MsgRegistry:
-    """Message types by their oneof field name, in a fixed, deterministic order."""
+    """Message types by name (a `Msg` oneof field, or "<module>.<MsgName>"), in a fixed order."""
 
     def __init__(self, handlers: Sequence[MsgHandler]) -> None:
         by_name: dict[str, MsgHandler] = {}
-        oneof = tx_pb2.Msg.DESCRIPTOR.oneofs_by_name["sum"]
-        known = {f.name for f in oneof.fields}
+        known = core_msg_names()
         for h in handlers:
             if h.name in by_name:
                 raise ValueError(f"message type {h.name!r} registered twice")
-            if h.name not in known:
-                raise ValueError(f"message type {h.name!r} is not a field of sidechain.tx.v1.Msg")
+            if h.name not in known and not is_module_msg_name(h.name):
+                raise ValueError(f"message type {h.name!r} is neither a field of sidechain.tx.v1.Msg "
+                                 "nor a module message name (<module>.<MsgName>)")
             by_name[h.name] = h
         self.handlers: tuple[MsgHandler, ...] = tuple(handlers)
         self._by_name = by_name
@@ -183,6 +200,23 @@ class MsgRegistry:
         if h is None:
             raise UnknownMessage(f"message type {name!r} is not enabled")
         return h
+
+
+def decode_module_value(value: bytes, message_type: type[Any], what: str) -> Any:
+    """A module message's payload, parsed strictly: canonical encoding, no unknown fields."""
+    try:
+        pb = message_type.FromString(value)
+    except DecodeError as e:
+        raise TxDecodeError(f"{what}: not a valid {message_type.DESCRIPTOR.full_name}: {e}") from None
+    pb.DiscardUnknownFields()
+    if pb.SerializeToString() != value:
+        raise NonCanonicalTx(f"{what}: not canonically encoded (unknown fields, order or duplicates)")
+    return pb
+
+
+def module_msg(type_name: str, payload: Any) -> tx_pb2.Msg:
+    """The `Msg` envelope of a module message (`payload` is its protobuf message)."""
+    return tx_pb2.Msg(module=tx_pb2.ModuleMsg(type=type_name, value=payload.SerializeToString()))
 
 
 # --- decoded transactions ------------------------------------------------------------------------------
@@ -320,10 +354,15 @@ def decode_tx(raw: bytes, registry: MsgRegistry, limits: TxLimits, digest: bytes
     msgs = []
     for i, m in enumerate(pb_msgs):
         name = m.WhichOneof("sum")
-        handler = registry.get(name) if name is not None else None
+        if name is None:
+            raise UnknownMessage(f"message {i}: empty message envelope")
+        pb_msg = getattr(m, name)
+        if name == MODULE_MSG_FIELD:
+            name = pb_msg.type  # a module message: the handler decodes pb_msg.value
+        handler = registry.get(name)
         if handler is None:
             raise UnknownMessage(f"message {i}: unknown or empty message type {name!r}")
-        msgs.append((name, handler.decode(getattr(m, name), signer)))
+        msgs.append((name, handler.decode(pb_msg, signer)))
 
     return DecodedTx(
         hash=digest if digest is not None else hashlib.sha256(raw).digest(),

@@ -10,6 +10,7 @@ slashing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from sidechain.blocks import ValidatorUpdate
 from sidechain.env import GenesisContext, PrefixRange, QueryRoute
@@ -19,11 +20,11 @@ from validators.genesis import GenesisValidator, parse_validators
 
 
 class ValidatorsModule:
-    name = "validators"
-    prefixes = PrefixRange(0x20, 0x3F)
-    msg_names: tuple[str, ...] = ()
-    needs: Mapping[str, type] = {}
-    params_type = None
+    name: ClassVar[str] = "validators"
+    prefixes: ClassVar[PrefixRange] = PrefixRange(0x20, 0x3F)
+    msg_names: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[Mapping[str, type]] = {}
+    params_type: ClassVar[Any] = None
 
     @property
     def keeper(self) -> object:

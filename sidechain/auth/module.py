@@ -7,7 +7,7 @@ params). It takes fees through a `FeeBank` (expected.py), which the bank module 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from sidechain.auth import ante as ante_step
 from sidechain.auth import state as auth_state
@@ -49,11 +49,11 @@ class Ante:
 
 
 class AuthModule:
-    name = "auth"
-    prefixes = PrefixRange(0x01, 0x0F)
-    msg_names: tuple[str, ...] = ()
-    needs: Mapping[str, type] = {"bank": FeeBank}
-    params_type = AuthParams
+    name: ClassVar[str] = "auth"
+    prefixes: ClassVar[PrefixRange] = PrefixRange(0x01, 0x0F)
+    msg_names: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[Mapping[str, type]] = {"bank": FeeBank}
+    params_type: ClassVar[Any] = AuthParams
 
     def __init__(self, bank: FeeBank) -> None:
         self._bank = bank

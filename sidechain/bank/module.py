@@ -7,7 +7,7 @@ fees into the fee pool, and explains a tx that fails for lack of funds per denom
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from sidechain.bank import state as bank_state
 from sidechain.bank.errors import InsufficientFunds
@@ -25,11 +25,11 @@ from sidechain.types import ZERO, Address, Amount, Coin, bech32_address, validat
 
 
 class BankModule:
-    name = "bank"
-    prefixes = PrefixRange(0x10, 0x1F)
-    msg_names: tuple[str, ...] = ("send",)
-    needs: Mapping[str, type] = {}
-    params_type = BankParams
+    name: ClassVar[str] = "bank"
+    prefixes: ClassVar[PrefixRange] = PrefixRange(0x10, 0x1F)
+    msg_names: ClassVar[tuple[str, ...]] = ("send",)
+    needs: ClassVar[Mapping[str, type]] = {}
+    params_type: ClassVar[Any] = BankParams
 
     def __init__(self) -> None:
         self._keeper = BankKeeper()

@@ -105,7 +105,8 @@ def record(seed: int = 7) -> dict[str, object]:
         env = b.BlockEnv(chain_id=CHAIN_ID, height=height, time_ns=GENESIS_NS + height * 1_000_000_007,
                          proposer_address=hashlib.sha256(val_key).digest()[:20], hash=hashlib.sha256(
                              b"block-%d" % height).digest())
-        out = app.finalize_block(b.FinalizeBlockRequest(env=env, txs=tuple(txs), decided_last_commit=b.CommitInfo(0, ())))
+        out = app.finalize_block(b.FinalizeBlockRequest(env=env, txs=tuple(txs),
+                                                        decided_last_commit=b.CommitInfo(0, ())))
         app.commit()
         for i, a in enumerate(addrs):  # the chain's view of each sequence
             r = app.query(b.QueryRequest(path=f"/account/{bech32_address(a, 'side')}", data=b"", height=0,
