@@ -305,6 +305,7 @@ class Application:
     def query(self, req: b.QueryRequest) -> b.QueryResponse:
         """Paths (data is unused unless stated):
         /app/info                      chain id, height and app hash (JSON)
+        /app/routes                    every module's query routes, with their usage (JSON)
         /params                        every module's params, by module name (JSON)
         /store/key                     raw value at key `data`; provable
         /<route>/<args...>             a module's route (`sidechain query routes` lists them), e.g.
@@ -333,6 +334,10 @@ class Application:
         if parts == ["app", "info"]:
             data = {"chain_id": self._chain_id, "height": self._last_height, "app_hash": self._last_app_hash.hex()}
             return _qjson(data, height)
+        if parts == ["app", "routes"]:
+            routes = [{"path": f"/{r.name}", "module": module, "usage": r.usage}
+                      for module, r in self.modules.query_routes()]
+            return _qjson({"routes": routes}, height)
         if parts == ["params"]:
             return _qjson(self.modules.params_json(reader), height)
         if parts == ["store", "key"]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sidechain.auth.errors import SequenceOverflow
 from sidechain.auth.keys import ACCOUNT_PREFIX, PARAMS_KEY, SEQUENCE_LEN
 from sidechain.auth.params import AuthParams
-from sidechain.store.api import KVReader, KVStore
+from sidechain.store.api import KVReader, KVStore, prefix_end
 
 MAX_SEQUENCE = (1 << 64) - 1
 
@@ -46,7 +46,7 @@ def set_account(state: KVStore, address: bytes, sequence: int, public_key: bytes
 
 def iterate_accounts(state: KVReader) -> list[Account]:
     """All accounts in address order."""
-    return [decode_account(k[1:], v) for k, v in state.iterate(ACCOUNT_PREFIX, b"\x02")]
+    return [decode_account(k[1:], v) for k, v in state.iterate(ACCOUNT_PREFIX, prefix_end(ACCOUNT_PREFIX))]
 
 
 def get_params(state: KVReader) -> AuthParams:

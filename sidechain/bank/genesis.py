@@ -1,11 +1,13 @@
-"""Bank genesis: params, balances and (optionally) the expected supply (`app_state.bank`).
+"""Bank genesis: params, balances, the fee pool and (optionally) the expected supply (`app_state.bank`).
 
     {"params": {"send_enabled": true},
      "balances": [{"address": "side1...", "coins": [{"denom": "stake", "amount": "1000"}]}],
-     "supply": [{"denom": "stake", "amount": "1000"}]}
+     "fee_pool": [{"denom": "stake", "amount": "3"}],
+     "supply": [{"denom": "stake", "amount": "1003"}]}
 
-Amounts are decimal strings. Supply is computed from the balances; when `supply` is given it must
-match exactly (a cross-check for hand-written files). Each denom's total must fit in 256 bits.
+Amounts are decimal strings. Supply is computed from the balances and the fee pool (fees collected
+and not yet distributed: an exported chain carries them over); when `supply` is given it must match
+exactly (a cross-check for hand-written files). Each denom's total must fit in 256 bits.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class Balance:
 class BankGenesis:
     params: BankParams
     balances: tuple[Balance, ...]  # sorted by address
-    supply: tuple[Coin, ...]  # sorted by denom; equals the sum of balances
+    supply: tuple[Coin, ...]  # sorted by denom; equals the sum of balances and the fee pool
+    fee_pool: tuple[Coin, ...] = ()  # sorted by denom, amounts > 0
 
     @classmethod
     def default(cls) -> BankGenesis:
@@ -74,17 +77,30 @@ class BankGenesis:
                     raise InvalidGenesis(
                         f"{path}.coins[{j}]: total supply of {c.denom} exceeds 2^256 - 1"
                     ) from None
+        prev = ""
+        for j, c in enumerate(self.fee_pool):
+            path = f"app_state.bank.fee_pool[{j}]"
+            if c.amount == 0:
+                raise InvalidGenesis(f"{path}: zero amount of {c.denom}")
+            if c.denom == prev:
+                raise InvalidGenesis(f"{path}: duplicate denom {c.denom}")
+            prev = c.denom
+            try:
+                totals[c.denom] = totals.get(c.denom, ZERO) + c.amount
+            except AmountOverflow:
+                raise InvalidGenesis(f"{path}: total supply of {c.denom} exceeds 2^256 - 1") from None
         computed = tuple(Coin(d, totals[d]) for d in sorted(totals))
         if self.supply and self.supply != computed:
             raise InvalidGenesis(
-                f"app_state.bank.supply is {coins_str(self.supply) or 'empty'} but the balances add up to "
+                f"app_state.bank.supply is {coins_str(self.supply) or 'empty'} but the balances"
+                f"{' and the fee pool' if self.fee_pool else ''} add up to "
                 f"{coins_str(computed) or 'nothing'}"
             )
 
     @classmethod
     def from_json(cls, obj: object, address_prefix: str) -> BankGenesis:
         path = "app_state.bank"
-        d = json_object({} if obj is None else obj, path, ("balances", "params", "supply"), InvalidGenesis)
+        d = json_object({} if obj is None else obj, path, ("balances", "fee_pool", "params", "supply"), InvalidGenesis)
         try:
             params = BankParams.from_json(d.get("params", {}), f"{path}.params")
         except InvalidParams as e:
@@ -106,16 +122,21 @@ class BankGenesis:
             sorted((json_coin(c, f"{path}.supply[{i}]", InvalidGenesis) for i, c in enumerate(supply_items)),
                    key=lambda c: c.denom)
         )
-        BankGenesis(params, tuple(balances), supply).validate(address_prefix)  # indices of the input
+        pool_items = json_list(d.get("fee_pool", []), f"{path}.fee_pool", InvalidGenesis)
+        fee_pool = tuple(json_coin(c, f"{path}.fee_pool[{i}]", InvalidGenesis) for i, c in enumerate(pool_items))
+        BankGenesis(params, tuple(balances), supply, fee_pool).validate(address_prefix)  # indices of the input
         ordered = tuple(sorted(balances, key=lambda b: b.address))
-        gen = cls(params, ordered, ())
-        return cls(params, ordered, gen.computed_supply())
+        pool = tuple(sorted(fee_pool, key=lambda c: c.denom))
+        gen = cls(params, ordered, (), pool)
+        return cls(params, ordered, gen.computed_supply(), pool)
 
     def computed_supply(self) -> tuple[Coin, ...]:
         totals: dict[str, Amount] = {}
         for b in self.balances:
             for c in b.coins:
                 totals[c.denom] = totals.get(c.denom, ZERO) + c.amount
+        for c in self.fee_pool:
+            totals[c.denom] = totals.get(c.denom, ZERO) + c.amount
         return tuple(Coin(d, totals[d]) for d in sorted(totals))
 
     def to_json(self, address_prefix: str) -> dict[str, object]:
@@ -128,6 +149,7 @@ class BankGenesis:
                 }
                 for b in self.balances
             ],
+            "fee_pool": [coin_json(c) for c in self.fee_pool],
             "supply": [coin_json(c) for c in self.supply],
         }
 
@@ -138,6 +160,8 @@ def init_genesis(state: KVStore, gen: BankGenesis, address_prefix: str = "side")
     for b in sorted(gen.balances, key=lambda b: b.address):
         for c in b.coins:
             bank_state.set_balance(state, b.address, c.denom, c.amount)
+    if gen.fee_pool:
+        bank_state.add_to_fee_pool(state, list(gen.fee_pool))
     for c in gen.computed_supply():
         bank_state.set_supply(state, c.denom, c.amount)
 
@@ -149,4 +173,5 @@ def export_genesis(state: KVReader) -> BankGenesis:
     balances = tuple(
         Balance(a, tuple(sorted(by_address[a], key=lambda c: c.denom))) for a in sorted(by_address)
     )
-    return BankGenesis(bank_state.get_params(state), balances, tuple(bank_state.all_supply(state)))
+    return BankGenesis(bank_state.get_params(state), balances, tuple(bank_state.all_supply(state)),
+                       tuple(bank_state.get_fee_pool(state)))

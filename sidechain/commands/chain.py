@@ -197,10 +197,39 @@ def balance(address: str, denom: str | None, height: int, prove: bool, home: Pat
 @query.command("params")
 @_client_options
 def params(home: Path | None, node: str | None, output: str) -> None:
-    """The chain's auth and bank params."""
+    """Every module's params, by module name."""
     client = NodeClient(node_url(home, node))
     data = client.params()
     _emit(output, data, json.dumps(data, indent=2))
+
+
+@query.command("routes")
+@_client_options
+def routes(home: Path | None, node: str | None, output: str) -> None:
+    """The query routes of every module of the chain (for `sidechain query path`)."""
+    client = NodeClient(node_url(home, node))
+    data = client.query_ok("/app/routes").json()
+    _emit(output, data, "\n".join(f"{r['module']:<12} {r['usage']}" for r in data["routes"]))
+
+
+@query.command("path")
+@click.argument("path")
+@click.option("--height", type=int, default=0, help="At this height (0: latest).")
+@click.option("--prove", is_flag=True, help="Fetch a Merkle proof and verify it (provable routes).")
+@_client_options
+def query_path(path: str, height: int, prove: bool, home: Path | None, node: str | None, output: str) -> None:
+    """Any module route, e.g. /supply or /balance/side1.../stake (see `sidechain query routes`)."""
+    client = NodeClient(node_url(home, node))
+    r = client.query_ok("/" + path.lstrip("/"), height=height, prove=prove)
+    if prove and not r.key:
+        raise KeysError(f"{path}: this route has no proof (it reads more than one key)", output)
+    try:
+        data = r.json()
+    except ValueError:
+        data = {"raw": r.value.hex()}
+    extra, note = _proof_note(client, r, prove)
+    _emit(output, {"height": r.height, "value": data, **extra},
+          f"{json.dumps(data, indent=2)}\nat height {r.height}{note}")
 
 
 @query.command("tx")

@@ -138,23 +138,23 @@ def test_bad_declarations_fail_when_the_module_set_is_built(extra: type, message
 
 def test_duplicate_query_route_fails() -> None:
     class Shadow(ToyModule):
-        name = "shadow"
-        prefixes = PrefixRange(0x50, 0x50)
-        msg_names = ()
+        name: ClassVar[str] = "shadow"
+        prefixes: ClassVar[PrefixRange] = PrefixRange(0x50, 0x50)
+        msg_names: ClassVar[tuple[str, ...]] = ()
 
         def query_routes(self):  # type: ignore[no-untyped-def]
             from sidechain.env import QueryRoute
             return (QueryRoute("supply", lambda r, a, c: None, "shadows bank"),)  # type: ignore[arg-type, return-value]
 
     with pytest.raises(TypeError, match="query route /supply is already bank's"):
-        ModuleSet((*CHAIN_MODULES, Shadow))
+        ModuleSet((*CHAIN_MODULES, Shadow))  # type: ignore[arg-type]
 
 
 def test_ambiguous_need_fails() -> None:
     class SecondBank(BankModule):
-        name = "bank2"
-        prefixes = PrefixRange(0x50, 0x50)
-        msg_names = ()
+        name: ClassVar[str] = "bank2"
+        prefixes: ClassVar[PrefixRange] = PrefixRange(0x50, 0x50)
+        msg_names: ClassVar[tuple[str, ...]] = ()
 
         def query_routes(self):  # type: ignore[no-untyped-def]
             return ()
