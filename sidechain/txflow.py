@@ -172,7 +172,7 @@ def deliver(state: KVStore, tx: DecodedTx, env: TxEnv) -> TxResult:
     """
     rules = env.rules
     try:
-        checked = rules.ante.check(state, tx, env.height)
+        checked = rules.ante.check(state, tx, env.block.height)
     except InvalidInput as e:
         return failed_result(e)
     sequence = rules.ante.apply(state, tx, checked)

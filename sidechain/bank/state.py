@@ -81,13 +81,8 @@ def iterate_all_balances(state: KVReader) -> list[tuple[bytes, Coin]]:
 class BankKeeper:
     """The balance operations other modules use (implements auth's `FeeBank`)."""
 
-    @staticmethod
-    def balance(state: KVReader, address: bytes, denom: str) -> Amount:
-        return get_balance(state, address, denom)
-
-    @staticmethod
-    def set_balance(state: KVStore, address: bytes, denom: str, amount: Amount) -> None:
-        set_balance(state, address, denom, amount)
+    balance = staticmethod(get_balance)
+    set_balance = staticmethod(set_balance)
 
 
 # --- supply, minting, burning -----------------------------------------------------------------------
