@@ -24,7 +24,7 @@ from types import TracebackType
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_GETH = REPO_ROOT / ".tools" / "bin" / "geth"
 
 
