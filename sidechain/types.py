@@ -59,6 +59,9 @@ class Amount(int):
     def parse(cls, text: str) -> Amount:
         """A canonical decimal string ("0", "15", never "015", "+1", "1e3", "1.0") -> Amount."""
         if type(text) is not str or _DECIMAL_RE.fullmatch(text) is None:
+            if type(text) is str and text.isascii() and text.isdigit() and text[0] != "0":
+                raise InvalidAmount(f"amount {text[:12]}... ({len(text)} digits) is too large: "
+                                    f"at most 2**256 - 1 ({len(str(AMOUNT_MAX))} digits)")
             raise InvalidAmount(f"amount {text!r} is not a canonical non-negative decimal integer")
         return cls(int(text))
 
@@ -305,7 +308,8 @@ def bech32_encode(prefix: str, data: bytes) -> str:
 
 
 def bech32_decode(text: str, expected_prefix: str) -> bytes:
-    """Bech32 string -> 20 bytes. Every error names the expected prefix."""
+    """Bech32 string -> 20 bytes. Every error says what is wrong (prefix, characters, length or
+    checksum) and names the expected prefix."""
 
     def bad(why: str) -> InvalidAddress:
         return InvalidAddress(
@@ -316,27 +320,35 @@ def bech32_decode(text: str, expected_prefix: str) -> bytes:
     if not isinstance(text, str):
         raise InvalidAddress(f"invalid address {text!r}: expected a string with prefix {expected_prefix!r}")
     if len(text) > 90:
-        raise bad("too long")
+        raise bad(f"too long ({len(text)} characters; an address has {len(expected_prefix) + 1 + _DATA_CHARS + 6})")
     lower = text.lower()
     if lower != text and text.upper() != text:
-        raise bad("mixed case")
-    pos = lower.rfind("1")
-    if pos < 1:
-        raise bad("no prefix separator '1'")
-    prefix, data_part = lower[:pos], lower[pos + 1 :]
-    if prefix != expected_prefix:
+        raise bad("mixed case (use all lowercase)")
+    if lower.startswith(expected_prefix + "1"):
+        # The right prefix: a '1' further on is a mistyped character, not another separator.
+        prefix, data_part = expected_prefix, lower[len(expected_prefix) + 1 :]
+    else:
+        pos = lower.rfind("1")
+        if pos < 1:
+            raise bad("no prefix separator '1'")
+        prefix, data_part = lower[:pos], lower[pos + 1 :]
         raise InvalidAddress(
             f"invalid address {text!r}: prefix is {prefix!r}, expected {expected_prefix!r}"
         )
+    def wrong(why: str) -> InvalidAddress:  # the prefix is right: no need to repeat it
+        return InvalidAddress(f"invalid address {text!r}: {why}")
+
     rev = _CHARSET_REV
-    try:
-        values = [rev[c] for c in data_part]
-    except KeyError as e:
-        raise bad(f"invalid character {e.args[0]!r}") from None
+    for i, c in enumerate(data_part):
+        if c not in rev:
+            raise wrong(f"invalid character {c!r} at position {len(prefix) + 2 + i} "
+                        "(bech32 uses 0-9 and a-z except 1, b, i and o)")
+    values = [rev[c] for c in data_part]
     if len(values) != _DATA_CHARS + 6:
-        raise bad(f"wrong length for a {ADDRESS_LEN}-byte address")
+        raise wrong(f"wrong length: {len(values)} characters after '{prefix}1', "
+                    f"a {ADDRESS_LEN}-byte address has {_DATA_CHARS + 6}")
     if _polymod(_prefix_state(prefix), values) != 1:
-        raise bad("checksum mismatch")
+        raise wrong("bad checksum: a character is mistyped, missing or swapped")
     n = 0
     for v in values[:_DATA_CHARS]:
         n = (n << 5) | v
