@@ -355,9 +355,15 @@ def _load(root: Path) -> Network | None:
     return Network.load(root) if (root / MANIFEST).exists() else None
 
 
+def write_client_config(net: Network) -> None:
+    """The client home's config/client.toml: node 0's RPC and the chain id, so commands need no --node."""
+    from sidechain.commands.common import write_client_config as write
+
+    write(net.keyring, node=net.nodes[0].rpc_url, chain_id=net.chain_id)
+
+
 def _print_summary(net: Network, out: TextIO) -> None:
     p = out.write
-    first = net.nodes[0]
     p(f"chain id: {net.chain_id}   validators: {len(net.nodes)}   timeout_commit: {net.timeout_commit}\n")
     for n in net.nodes:
         p(
@@ -368,11 +374,15 @@ def _print_summary(net: Network, out: TextIO) -> None:
     p(f"funded test keys (TEST ONLY: published passphrase {TEST_PASSPHRASE!r}; keyring {client}/keyring):\n")
     for k in net.keys:
         p(f"  {k.name:<8} {k.address}\n")
+    p(f"client home {client}: its config/client.toml points at {net.nodes[0].moniker} ({net.nodes[0].rpc_url})\n")
     if len(net.keys) >= 2 and _cli_has("tx", "send"):
         a, b = (net.keys[-2], net.keys[-1])
         exe = _rel(Path(sys.executable).parent / "sidechain")
-        send = f"tx send {a.name} {b.address} 10stake --fee 1stake --home {client} --node {first.rpc_url}"
-        p(f"send: SIDECHAIN_KEYRING_PASSPHRASE={TEST_PASSPHRASE} {exe} {send}\n")
+        p("try it (each line as printed; add --node URL to ask another node):\n")
+        p(f"  export SIDECHAIN_KEYRING_PASSPHRASE={TEST_PASSPHRASE}\n")
+        p(f"  {exe} tx send {a.name} {b.name} 10stake --fee 1stake --home {client}\n")
+        p(f"  {exe} query balance {b.name} --home {client}\n")
+        p(f"  {exe} status --home {client}\n")
     p("status: make testnet-status   logs: make testnet-logs\n")
     p("stop with: make testnet-stop   (make testnet-clean also deletes the chain data)\n")
 
@@ -440,6 +450,7 @@ def up(
             _remove(root)
             raise
         procs = Processes(net)
+    write_client_config(net)
     start_height = max((_stored_height(n) for n in net.nodes), default=0)
     for n in net.nodes:
         procs.start(n.index)
@@ -586,21 +597,42 @@ def _int_env(name: str, default: int) -> int:
     return int(v) if v.strip().isdigit() else default
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line naming the make variable (N=, BASE_PORT=), not argparse's usage text."""
+
+    def error(self, message: str) -> Any:
+        for flag, var in (("-n/--validators", "N"), ("--base-port", "BASE_PORT"), ("-n/--lines", "LINES")):
+            message = message.replace(f"argument {flag}: ", f"{var}: ")
+        self.exit(2, f"error: {message} (see make help)\n")
+
+
+def _whole(name: str, lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        t = text.strip()
+        if not t.isdigit() or not lo <= int(t) <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {lo} to {hi} ({name})")
+        return int(t)
+
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m genesis.testnet", description=__doc__.split("\n\n")[0])
+    ap = _Parser(prog="python -m genesis.testnet", description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--dir", type=Path, default=DEFAULT_DIR, help="where the network lives (default .testnet)"
     )
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     p_up = sub.add_parser("up", help="build (first time) and start the network in the background")
-    p_up.add_argument("-n", "--validators", type=int, default=DEFAULT_VALIDATORS)
-    p_up.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT)
+    p_up.add_argument("-n", "--validators", type=_whole("the number of validators, e.g. N=4", 1, 100),
+                      default=DEFAULT_VALIDATORS)
+    p_up.add_argument("--base-port", type=_whole("the first port, e.g. BASE_PORT=26600", 1024, 65535),
+                      default=DEFAULT_BASE_PORT)
     p_up.add_argument("--spec", type=Path, default=None, help="a network spec (JSON); see genesis/spec.py")
     p_up.add_argument("--timeout-commit", default=NodeSettings().timeout_commit)
     p_up.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the first block")
     sub.add_parser("status", help="height, app hash and peers of every node, and whether they agree")
     p_logs = sub.add_parser("logs", help="the end of every node's log")
-    p_logs.add_argument("-n", "--lines", type=int, default=20)
+    p_logs.add_argument("-n", "--lines", type=_whole("how many lines, e.g. LINES=20", 1, 100000), default=20)
     p_logs.add_argument("-f", "--follow", action="store_true")
     sub.add_parser("stop", help="stop every node (SIGTERM), keeping the data")
     sub.add_parser("clean", help="stop, then delete the network's directory")

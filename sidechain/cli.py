@@ -5,6 +5,7 @@ Commands are thin: parse, call the library, print. Errors are one line on stderr
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,9 @@ from genesis.cli import genesis as genesis_group
 from sidechain.cometbft import CometBFTError, add_genesis_modules
 from sidechain.commands.chain import query as query_group
 from sidechain.commands.chain import tx as tx_group
+from sidechain.commands.common import ClientContext, client_command
+from sidechain.commands.config import completion as completion_command
+from sidechain.commands.config import config as config_command
 from sidechain.commands.keys import keys as keys_group
 from sidechain.config import ConfigError, NodeHome
 from sidechain.errors import SidechainError
@@ -32,10 +36,12 @@ def _fail(e: Exception) -> CLIError:
     return CLIError(str(e))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option("0.1.0", prog_name="sidechain")
 def cli() -> None:
-    """A proof-of-stake sidechain node on CometBFT, with a bridge to Ethereum."""
+    """A proof-of-stake sidechain node on CometBFT, with a bridge to Ethereum.
+
+    Guide: docs/GUIDE.md. Shell completion: `eval "$(sidechain completion bash)"`."""
 
 
 home_option = click.option(
@@ -43,7 +49,7 @@ home_option = click.option(
 )
 
 
-@cli.command()
+@cli.command(short_help="Create a one-validator node home (config, genesis, keys).")
 @home_option
 @click.option("--chain-id", required=True, help="The chain's identifier, e.g. sidechain-1.")
 @click.option("--moniker", default="node", show_default=True, help="A human-readable name for this node.")
@@ -94,7 +100,7 @@ def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port:
     click.echo(f"start it with: sidechain start --home {home}")
 
 
-@cli.command()
+@cli.command(short_help="Start the app and its CometBFT node.")
 @home_option
 @click.option("--abci-only", is_flag=True, help="Serve ABCI only; you run `cometbft node` yourself.")
 def start(home: Path, abci_only: bool) -> None:
@@ -108,41 +114,39 @@ def start(home: Path, abci_only: bool) -> None:
         raise _fail(e) from None
 
 
-@cli.command()
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Read the RPC address from this home's config.")
-@click.option("--node", default=None, help="CometBFT RPC URL (default: from --home, else http://127.0.0.1:26657).")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status(home: Path | None, node: str | None, output: str) -> None:
-    """Height, app hash, catching-up and peers, from CometBFT's RPC."""
-    from sidechain.client import ClientError, NodeClient
-    from sidechain.commands.chain import node_url
-
-    try:
-        client = NodeClient(node_url(home, node))
-        st = client.status()
-        net = client.rpc("net_info")
-    except (ClientError, CometBFTError) as e:
-        raise _fail(e) from None
+@cli.command(short_help="Height, app hashes, catching-up and peers of a node.")
+@client_command
+def status(cc: ClientContext) -> None:
+    """Height, app hashes, catching-up and peers of a node (--node, else the client config)."""
+    client = cc.client
+    st = client.status()
+    net = client.rpc("net_info")
+    app = client.rpc("abci_info")["response"]
     sync = st["sync_info"]
+    height = int(sync["latest_block_height"])
     info = {
         "moniker": st["node_info"]["moniker"],
         "chain_id": st["node_info"]["network"],
-        "height": int(sync["latest_block_height"]),
-        "app_hash": sync["latest_app_hash"],
+        "height": height,
+        "header_app_hash": sync["latest_app_hash"],  # in block `height`'s header: the state after height - 1
+        "app_hash": base64.b64decode(app.get("last_block_app_hash") or "").hex().upper(),  # after the app's last block
+        "app_height": int(app.get("last_block_height") or 0),
         "block_time": sync["latest_block_time"],
         "catching_up": bool(sync["catching_up"]),
         "peers": [p["node_info"]["moniker"] for p in net["peers"]],
     }
-    if output == "json":
+    if cc.output == "json":
         click.echo(json.dumps(info, indent=2))
         return
-    click.echo(f"{info['moniker']} on {info['chain_id']}: height {info['height']}, app hash {info['app_hash'] or '-'}")
+    click.echo(f"{info['moniker']} on {info['chain_id']}: height {height}, block time {info['block_time']}")
+    click.echo(f"app hash after block {info['app_height']}: {info['app_hash'] or '-'} (as in the node's log)")
+    click.echo(f"app hash in block {height}'s header: {info['header_app_hash'] or '-'} "
+               f"(the state after block {height - 1})")
     click.echo(f"catching up: {'yes' if info['catching_up'] else 'no'}; "
                f"peers: {len(info['peers'])}{' (' + ', '.join(info['peers']) + ')' if info['peers'] else ''}")
 
 
-@cli.command("export")
+@cli.command("export", short_help="Export a stopped node's state as a genesis.")
 @home_option
 @click.option("--height", type=int, default=0, help="Export the state at this height (0: the last committed).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -168,6 +172,8 @@ cli.add_command(keys_group)
 cli.add_command(tx_group)
 cli.add_command(query_group)
 cli.add_command(genesis_group)
+cli.add_command(config_command)
+cli.add_command(completion_command)
 
 
 def main() -> None:

@@ -48,27 +48,78 @@ class TxOutcome:
     events: list[dict[str, Any]]
 
 
+NODE_URL_FORMS = "host:port, http://host:port, https://host:port or tcp://host:port"
+HOW_TO_PICK_NODE = "pick a node with --node URL, or save one with `sidechain config node URL --home HOME`"
+
+
+def normalize_node_url(text: str) -> str:
+    """A node's RPC address as a user may write it -> the http(s) URL to post to.
+
+    `host:port` and `tcp://host:port` (CometBFT's own config form) mean http; `0.0.0.0` (listen on
+    every interface) is reached at 127.0.0.1. A path after the port is kept (a node behind a proxy)."""
+    raw = text.strip()
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "http", raw
+    scheme = scheme.lower()
+    default_port = {"http": "80", "https": "443"}.get(scheme, "") if sep else ""
+    if scheme == "tcp":
+        scheme = "http"
+    if scheme not in ("http", "https"):
+        raise ClientError(f"node URL {text!r}: unsupported scheme {scheme + '://'!r}; use {NODE_URL_FORMS}")
+    hostport, slash, path = rest.partition("/")
+    host, colon, port = hostport.rpartition(":")
+    if not colon:
+        host, port = hostport, default_port
+    if host.startswith("[") and host.endswith("]"):
+        bare_host = host[1:-1]
+    else:
+        bare_host = host
+    if not bare_host or any(c.isspace() for c in bare_host) or "@" in bare_host:
+        raise ClientError(f"node URL {text!r}: no host; use {NODE_URL_FORMS}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClientError(f"node URL {text!r}: needs a port in 1-65535; use {NODE_URL_FORMS}")
+    if bare_host == "0.0.0.0":
+        host = "127.0.0.1"
+    url = f"{scheme}://{host}:{int(port)}"
+    return url + ("/" + path.rstrip("/") if slash and path.strip("/") else "")
+
+
 class NodeClient:
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
+    """`source` says where the URL came from (e.g. "--node", "HOME/config/client.toml"); an error
+    reaching the node names the URL and that source."""
+
+    def __init__(self, url: str, timeout: float = 10.0, source: str = "") -> None:
+        self.url = normalize_node_url(url)
         self.timeout = timeout
+        self.source = source
         self._session = requests.Session()
 
     def rpc(self, method: str, **params: Any) -> Any:
         try:
             r = self._session.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                                    timeout=self.timeout)
+        except requests.Timeout:
+            raise ClientError(f"the node's RPC at {self.url}{self._from()} did not answer within "
+                              f"{self.timeout:.0f}s; {HOW_TO_PICK_NODE}") from None
         except requests.RequestException as e:
-            raise ClientError(f"cannot reach the node's RPC at {self.url} ({type(e).__name__}); "
-                              "is the node running? (--node URL)") from None
+            why = "connection refused" if isinstance(e, requests.ConnectionError) else type(e).__name__
+            raise ClientError(f"cannot reach the node's RPC at {self.url}{self._from()} ({why}); "
+                              f"is the node running? {HOW_TO_PICK_NODE}") from None
         try:
             body = r.json()
         except ValueError:
-            raise ClientError(f"the RPC at {self.url} answered {r.status_code} with a non-JSON body") from None
+            raise ClientError(f"{self.url}{self._from()} answered HTTP {r.status_code} without JSON: "
+                              f"is it a CometBFT RPC address? {HOW_TO_PICK_NODE}") from None
+        if not isinstance(body, dict) or ("result" not in body and "error" not in body):
+            raise ClientError(f"{self.url}{self._from()} did not answer as a CometBFT RPC; {HOW_TO_PICK_NODE}")
         if body.get("error"):
             err = body["error"]
             raise ClientError(f"{method}: {err.get('message', '')} {err.get('data', '')}".strip())
         return body["result"]
+
+    def _from(self) -> str:
+        return f" (from {self.source})" if self.source else ""
 
     # -- chain facts --------------------------------------------------------------------------
 

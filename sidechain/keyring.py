@@ -12,15 +12,34 @@ decrypted seed must also yield the stored public key, so a file cannot be splice
 An exported key ("armor") is the same record without the name, encrypted under an export
 passphrase, base64-wrapped between BEGIN/END lines; importing it re-encrypts under the keyring's
 passphrase. Only `export_seed_hex` ever returns a key unencrypted.
+
+Recovery phrases (docs/GUIDE.md, "Keys"): `keys add` makes a 24-word BIP-39 mnemonic (English word
+list, 256 bits of entropy) and derives the account key from it; `keys add --recover` derives it
+again. The derivation is fixed for every version of this software:
+
+    seed    = BIP-39 seed of the mnemonic (PBKDF2-HMAC-SHA512, 2048 rounds, salt "mnemonic" + the
+              optional BIP-39 passphrase, empty by default)
+    account = SLIP-0010 ed25519 key at m/44'/118'/0'/0'/<index>'  (every level hardened; index 0
+              unless `--index` is given); its 32-byte private key is the ed25519 seed we store
+    bridge  = BIP-32 secp256k1 key at m/44'/60'/0'/0/<index> (the usual Ethereum path, so a
+              wallet given the same words shows the same L1 address)
+
+SLIP-0010 for ed25519: I = HMAC-SHA512(key="ed25519 seed", seed); k, c = I[:32], I[32:]; for each
+(hardened) index i: I = HMAC-SHA512(c, 0x00 || k || ser32(i | 2**31)); k, c = I[:32], I[32:].
+The mnemonic is shown once and never stored.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import difflib
+import hashlib
+import hmac
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -77,6 +96,10 @@ class InvalidArmor(KeyringError):
 
 class InvalidSeed(KeyringError):
     code = 9
+
+
+class InvalidMnemonic(KeyringError):
+    code = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +160,87 @@ def parse_seed_hex(text: str) -> bytes:
     if len(seed) != 32:
         raise InvalidSeed("a private key seed is 64 hex digits (32 bytes)")
     return seed
+
+
+# --- recovery phrases (BIP-39) and HD derivation (SLIP-0010 ed25519, BIP-32 secp256k1) -------------
+
+MNEMONIC_WORDS = 24
+ACCOUNT_PATH = "m/44'/118'/0'/0'/{index}'"
+BRIDGE_PATH = "m/44'/60'/0'/0/{index}"
+MAX_INDEX = 2**31 - 1
+_HARDENED = 2**31
+
+
+def _bip39() -> Any:
+    from mnemonic import Mnemonic
+
+    return Mnemonic("english")
+
+
+def new_mnemonic() -> str:
+    """A fresh 24-word recovery phrase (256 bits from the OS's random source)."""
+    return str(_bip39().generate(strength=256))
+
+
+def normalize_mnemonic(text: str) -> str:
+    """The words of a phrase in canonical form, or InvalidMnemonic saying which word is wrong."""
+    words = unicodedata.normalize("NFKD", text).lower().split()
+    bip39 = _bip39()
+    if len(words) not in (12, 15, 18, 21, 24):
+        raise InvalidMnemonic(f"a recovery phrase has 12, 15, 18, 21 or 24 words; got {len(words)}")
+    known = set(bip39.wordlist)
+    for i, w in enumerate(words, 1):
+        if w not in known:
+            close = difflib.get_close_matches(w, bip39.wordlist, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise InvalidMnemonic(f"word {i} ({w!r}) is not in the BIP-39 English word list{hint}")
+    phrase = " ".join(words)
+    if not bip39.check(phrase):
+        raise InvalidMnemonic("the recovery phrase's checksum does not match: a word is wrong or out of order")
+    return phrase
+
+
+def mnemonic_seed(mnemonic: str, bip39_passphrase: str = "") -> bytes:
+    """The 64-byte BIP-39 seed of a (valid) phrase."""
+    from mnemonic import Mnemonic
+
+    return bytes(Mnemonic.to_seed(normalize_mnemonic(mnemonic), bip39_passphrase))
+
+
+def _check_index(index: int) -> int:
+    if type(index) is not int or not 0 <= index <= MAX_INDEX:
+        raise InvalidSeed(f"key index {index!r} must be an integer in [0, {MAX_INDEX}]")
+    return index
+
+
+def slip10_ed25519(seed: bytes, path: str) -> bytes:
+    """SLIP-0010 ed25519 private key (32 bytes) of `seed` at `path` (every level hardened)."""
+    parts = path.split("/")
+    if parts[0] != "m":
+        raise InvalidSeed(f"derivation path {path!r} must start with m/")
+    digest = hmac.new(b"ed25519 seed", seed, hashlib.sha512).digest()
+    key, chain = digest[:32], digest[32:]
+    for part in parts[1:]:
+        if not part.endswith("'") or not part[:-1].isdigit() or int(part[:-1]) > MAX_INDEX:
+            raise InvalidSeed(f"derivation path {path!r}: ed25519 has hardened levels only (like 44')")
+        index = int(part[:-1]) | _HARDENED
+        digest = hmac.new(chain, b"\x00" + key + index.to_bytes(4, "big"), hashlib.sha512).digest()
+        key, chain = digest[:32], digest[32:]
+    return key
+
+
+def account_key_from_mnemonic(mnemonic: str, index: int = 0, bip39_passphrase: str = "") -> bytes:
+    """The 32-byte ed25519 seed of account key `index` of a recovery phrase."""
+    path = ACCOUNT_PATH.format(index=_check_index(index))
+    return slip10_ed25519(mnemonic_seed(mnemonic, bip39_passphrase), path)
+
+
+def bridge_key_from_mnemonic(mnemonic: str, index: int = 0, bip39_passphrase: str = "") -> bytes:
+    """The 32-byte secp256k1 private key of bridge key `index` of a recovery phrase (BIP-32)."""
+    from eth_account.hdaccount import key_from_seed
+
+    path = BRIDGE_PATH.format(index=_check_index(index))
+    return bytes(key_from_seed(mnemonic_seed(mnemonic, bip39_passphrase), path))
 
 
 # --- encryption -----------------------------------------------------------------------------------

@@ -9,9 +9,7 @@ else the default. Every failure is one line on stderr and exit status 1.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,48 +19,29 @@ import click
 
 from sidechain import keyring as kr
 from sidechain.auth.params import DEFAULT_ADDRESS_PREFIX
-from sidechain.errors import SidechainError
+from sidechain.commands.common import (
+    CommandError,
+    confirm,
+    one_line_errors,
+    read_secret,
+    read_secret_file,
+    read_text_input,
+)
 from sidechain.types import validate_prefix
 
 PASSPHRASE_ENV = "SIDECHAIN_KEYRING_PASSPHRASE"
 ARMOR_PASSPHRASE_ENV = "SIDECHAIN_ARMOR_PASSPHRASE"
+BRIDGE_PASSPHRASE_ENV = "BRIDGE_PASSPHRASE"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+KeysError = CommandError  # the name older code and tests use
+_one_line_errors = one_line_errors
 
-class KeysError(click.ClickException):
-    """One line on stderr (JSON with --output json), exit status 1."""
-
-    def __init__(self, message: str, output: str = "text", code: int = 1, codespace: str = "") -> None:
-        super().__init__(message)
-        self.output, self.err_code, self.codespace = output, code, codespace
-
-    def show(self, file: Any = None) -> None:
-        if self.output == "json":
-            click.echo(
-                json.dumps({"error": self.message, "codespace": self.codespace, "code": self.err_code}),
-                err=True,
-            )
-        else:
-            click.echo(f"error: {self.message}", err=True)
-
-
-def _one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        output = kwargs.get("output", "text")
-        try:
-            return fn(*args, **kwargs)
-        except (click.ClickException, click.Abort, click.exceptions.Exit):
-            raise
-        except SidechainError as e:
-            raise KeysError(e.message, output, e.code, e.codespace) from None
-        except OSError as e:
-            raise KeysError(f"{e.strerror or e}: {e.filename}" if e.filename else str(e), output) from None
-        except Exception as e:  # noqa: BLE001 - a CLI prints a bug as one line too, never a traceback
-            raise KeysError(f"internal error ({type(e).__name__}): {e}", output) from None
-
-    return wrapper  # type: ignore[return-value]
+BACKUP_WARNING = (
+    "Write down this recovery phrase and keep it offline. It is the only way to recover this key if the "
+    "keyring is lost, and anyone who has it controls the account. It is not shown again."
+)
 
 
 def _common(fn: F) -> F:
@@ -97,21 +76,12 @@ def _armor_options(fn: F) -> F:
     )(fn)
 
 
-def _read_secret_file(path: Path) -> str:
-    text = path.read_text()
-    return text[:-1] if text.endswith("\n") else text
+_read_secret_file = read_secret_file
 
 
 def _passphrase(file: Path | None, env: str, prompt: str, new: bool) -> str:
-    if file is not None:
-        value = _read_secret_file(file)
-    elif os.environ.get(env):
-        value = os.environ[env]
-    else:
-        value = click.prompt(prompt, hide_input=True, confirmation_prompt=new, err=True)
-    if new:
-        kr.check_new_passphrase(value)
-    return value
+    return read_secret(file, env, prompt, new=new, check=kr.check_new_passphrase if new else None,
+                       file_option="--armor-passphrase-file" if env == ARMOR_PASSPHRASE_ENV else "--passphrase-file")
 
 
 def address_prefix(home: Path) -> str:
@@ -131,29 +101,105 @@ def _emit(output: str, data: object, text: str) -> None:
     click.echo(json.dumps(data, indent=2) if output == "json" else text)
 
 
-@click.group("keys")
+@click.group("keys", short_help="Manage account keys (recovery phrases, encrypted keyring).")
 def keys() -> None:
     """Manage account keys (ed25519), encrypted with a passphrase in HOME/keyring."""
 
 
+def _mnemonic_option(fn: F) -> F:
+    return click.option(
+        "--mnemonic-file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+        help="Read the recovery phrase from this file ('-': stdin) instead of a prompt.")(fn)
+
+
+index_option = click.option("--index", type=click.IntRange(0, kr.MAX_INDEX), default=0, show_default=True,
+                            help="Which key of the recovery phrase (the last level of the derivation path).")
+
+
+def _read_mnemonic(file: Path | None) -> str:
+    text = read_text_input(file, "recovery phrase (12-24 words)", "--mnemonic-file")
+    words = text.split()
+    if len(words) == 1 and len(words[0].removeprefix("0x")) == 64:
+        raise kr.InvalidMnemonic("that is a hex seed, not a recovery phrase: import it with "
+                                 "`sidechain keys import NAME FILE --hex` ('-' reads it from stdin)")
+    return kr.normalize_mnemonic(text)
+
+
 @keys.command("add")
 @click.argument("name")
-@click.option("--recover", is_flag=True, help="Restore a key from its 64-hex-digit seed (prompted, hidden).")
+@click.option("--recover", is_flag=True, help="Restore the key from its recovery phrase (BIP-39 words).")
+@_mnemonic_option
+@index_option
 @_passphrase_options
 @_common
-def add(name: str, recover: bool, passphrase_file: Path | None, home: Path, output: str) -> None:
-    """Create a new key NAME (or restore one with --recover)."""
+def add(name: str, recover: bool, mnemonic_file: Path | None, index: int, passphrase_file: Path | None,
+        home: Path, output: str) -> None:
+    """Create key NAME from a new 24-word recovery phrase (shown once), or restore one with --recover.
+
+    The account key is the SLIP-0010 ed25519 key at m/44'/118'/0'/0'/INDEX' of the phrase: the same
+    words give the same address in every version (docs/GUIDE.md, "Keys")."""
     ring = kr.Keyring(home, kr.DEFAULT_KDF)
     kr.validate_name(name)
     if any(k.name == name for k in ring.list()):
         raise kr.KeyExists(f"a key named {name!r} already exists in {ring.dir}")
-    seed = None
-    if recover:
-        seed = kr.parse_seed_hex(click.prompt("seed (64 hex digits)", hide_input=True, err=True))
+    if mnemonic_file is not None and not recover:
+        raise KeysError("--mnemonic-file goes with --recover", output)
+    mnemonic = _read_mnemonic(mnemonic_file) if recover else kr.new_mnemonic()
+    seed = kr.account_key_from_mnemonic(mnemonic, index)
     passphrase = _passphrase(passphrase_file, PASSPHRASE_ENV, "new passphrase", new=True)
     info = ring.add(name, passphrase, seed)
     prefix = address_prefix(home)
-    _emit(output, info.to_json(prefix), f"added key {name!r}: {info.bech32(prefix)}")
+    data: dict[str, object] = {**info.to_json(prefix), "index": index}
+    if recover:
+        _emit(output, data, f"recovered key {name!r}: {info.bech32(prefix)}")
+        return
+    if output == "json":
+        _emit(output, {**data, "mnemonic": mnemonic, "warning": BACKUP_WARNING}, "")
+        return
+    words = mnemonic.split()
+    rows = [" ".join(f"{i + 1:>2}. {w:<9}" for i, w in list(enumerate(words))[r : r + 6]).rstrip()
+            for r in range(0, len(words), 6)]
+    click.echo(f"added key {name!r}: {info.bech32(prefix)}\n\n" + "\n".join(
+        [*_wrap(BACKUP_WARNING), "", *rows, "", f"restore it with: sidechain keys add {name} --recover --home HOME"]))
+
+
+def _wrap(text: str, width: int = 100) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)
+
+
+@keys.command("bridge-key", short_help="Write the bridge (L1, secp256k1) key of a recovery phrase.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an Ethereum keystore (for `bridge --keystore`) here; it must not exist.")
+@_mnemonic_option
+@index_option
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help=f"Passphrase for the keystore (else ${BRIDGE_PASSPHRASE_ENV}, else a prompt).")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_one_line_errors
+def bridge_key(out: Path, mnemonic_file: Path | None, index: int, passphrase_file: Path | None,
+               output: str) -> None:
+    """From a recovery phrase, derive the bridge key (BIP-32 secp256k1 at m/44'/60'/0'/0/INDEX, the usual
+    Ethereum path) and write it as an encrypted Ethereum keystore, mode 0600."""
+    import os
+
+    from eth_account import Account
+
+    if out.exists():
+        raise KeysError(f"{out} already exists; choose another --out", output)
+    mnemonic = _read_mnemonic(mnemonic_file)
+    private = kr.bridge_key_from_mnemonic(mnemonic, index)
+    passphrase = read_secret(passphrase_file, BRIDGE_PASSPHRASE_ENV, "new keystore passphrase", new=True,
+                             check=kr.check_new_passphrase)
+    keystore = Account.encrypt(private, passphrase)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(keystore, f)
+    address = Account.from_key(private).address
+    _emit(output, {"address": address, "keystore": str(out), "index": index},
+          f"bridge key {address} written to {out} (Ethereum keystore; use it with bridge --keystore {out})")
 
 
 @keys.command("list")
@@ -199,9 +245,7 @@ def delete(name: str, yes: bool, home: Path, output: str) -> None:
     """Delete key NAME (its funds are lost unless you have a backup)."""
     ring = kr.Keyring(home)
     ring.show(name)  # a clear error if it does not exist
-    if not yes and not click.confirm(
-        f"delete key {name!r}? It cannot be recovered without a backup", err=True
-    ):
+    if not yes and not confirm(f"delete key {name!r}? It cannot be recovered without a backup", output):
         raise KeysError("not deleted", output)
     ring.delete(name)
     _emit(output, {"deleted": name}, f"deleted key {name!r}")
@@ -229,9 +273,7 @@ def export(
     if (
         unsafe_hex
         and not yes
-        and not click.confirm(
-            "print the unencrypted private key? Anyone who sees it controls the account", err=True
-        )
+        and not confirm("print the unencrypted private key? Anyone who sees it controls the account", output)
     ):
         raise KeysError("not exported", output)
     passphrase = _passphrase(passphrase_file, PASSPHRASE_ENV, f"passphrase of {name!r}", new=False)
