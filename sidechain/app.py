@@ -37,8 +37,10 @@ from sidechain.block import KEY_CHAIN_ID, finalize_block, last_block
 from sidechain.env import ChainRules, TxEnv, next_block_env
 from sidechain.errors import ConsensusFailure, InvalidGenesis, InvalidInput
 from sidechain.module import CHAIN, ModuleSet
+from sidechain.snapshots import SnapshotManager, StateRestore, check_offer, install_restored, restore_area
 from sidechain.store import CacheKV, LevelDBBackend, MemoryBackend, MerkleStore, StoreError
-from sidechain.store.api import KVReader
+from sidechain.store.api import KVReader, prefix_end
+from sidechain.store.errors import SnapshotInvalid, SnapshotRootMismatch
 from sidechain.tx import failed_result
 
 log = logging.getLogger("sidechain.app")
@@ -369,19 +371,101 @@ class Application:
                                height=height, proof_ops=ops, info=info,
                                log="" if code == 0 else "no value at this key")
 
-    # -- state sync: this application does not serve or accept snapshots yet ---------------------
+    # -- state sync (sidechain/snapshots.py; the format and the flow: docs/STATESYNC.md) -------------
+
+    _snapshots: SnapshotManager | None = None
+    _restore: StateRestore | None = None
+
+    def enable_snapshots(self, manager: SnapshotManager) -> None:
+        """Serve `manager`'s snapshots and hand it the committed state at every due height."""
+        self._snapshots = manager
+
+    def snapshot_after_commit(self) -> bool:
+        """Called right after Commit (on the app's thread, before the next block): if the height is due,
+        give the snapshot manager a frozen view of the database as this commit left it. True if taken."""
+        manager = self._snapshots
+        if manager is None or self._staged is not None or not manager.due(self._last_height):
+            return False
+        view = self._backend.snapshot(self.store.flat_prefix, prefix_end(self.store.flat_prefix))
+        return manager.take(self._last_height, self._last_app_hash, view)
 
     def list_snapshots(self) -> list[b.Snapshot]:
-        return []
-
-    def offer_snapshot(self, snapshot: b.Snapshot, app_hash: bytes) -> int:
-        return b.OFFER_REJECT_FORMAT
+        return [] if self._snapshots is None else self._snapshots.list()
 
     def load_snapshot_chunk(self, height: int, format: int, chunk: int) -> bytes:
-        return b""
+        return b"" if self._snapshots is None else self._snapshots.load_chunk(height, format, chunk)
+
+    def offer_snapshot(self, snapshot: b.Snapshot, app_hash: bytes) -> int:
+        """Accept only a format-1 snapshot whose metadata claims the app hash CometBFT's light client
+        verified; the restore goes into a fresh database, whatever this node held before."""
+        if self._staged is not None:
+            log.warning("state sync: snapshot offered with block %d finalized and not committed", self._staged.height)
+            return b.OFFER_ABORT
+        result, meta, why = check_offer(snapshot, app_hash)
+        if meta is None:
+            log.warning("state sync: refusing the snapshot at height %d: %s", snapshot.height, why)
+            return result
+        self._abandon_restore()
+        area = restore_area(Path(self._backend.path)) if isinstance(self._backend, LevelDBBackend) else None
+        self._restore = StateRestore(meta, app_hash, area)
+        log.info("state sync: restoring the snapshot at height %d (%d chunks, %d keys)", meta.height, meta.chunks,
+                 meta.keys)
+        return b.OFFER_ACCEPT
 
     def apply_snapshot_chunk(self, index: int, chunk: bytes, sender: str) -> b.ApplyChunkResult:
-        return b.ApplyChunkResult(result=b.APPLY_ABORT)
+        restore = self._restore
+        if restore is None:  # e.g. this process restarted mid-restore: CometBFT offers the snapshot again
+            return b.ApplyChunkResult(result=b.APPLY_RETRY_SNAPSHOT)
+        outcome = restore.apply(index, chunk, sender)
+        if outcome.result.result in (b.APPLY_REJECT_SNAPSHOT, b.APPLY_RETRY_SNAPSHOT):
+            self._abandon_restore()
+        if not outcome.complete:
+            return outcome.result
+        try:
+            self._install_restore(restore)
+        except (SnapshotRootMismatch, SnapshotInvalid) as e:
+            log.warning("state sync: snapshot at height %d refused: %s", restore.meta.height, e)
+            self._abandon_restore()
+            return b.ApplyChunkResult(result=b.APPLY_REJECT_SNAPSHOT)
+        return outcome.result
+
+    def _abandon_restore(self) -> None:
+        if self._restore is not None:
+            self._restore.discard()
+            self._restore = None
+
+    def _install_restore(self, restore: StateRestore) -> None:
+        """Verify the restored state against the trusted app hash, then make it the live database and
+        reload everything the app keeps about the committed state from it."""
+        height = restore.meta.height
+        chain_id = restore.read(KEY_CHAIN_ID)
+        if not chain_id:
+            raise SnapshotInvalid("the snapshot holds no chain id")
+        root = restore.finish([
+            (META_HEIGHT, height.to_bytes(8, "big")),
+            (META_APP_HASH, restore.trusted_app_hash),
+            (META_CHAIN_ID, chain_id),
+        ], tree=self.store.tree_impl)
+        if self._snapshots is not None:
+            self._snapshots.wait()  # its view reads the database about to be replaced
+        keep, tree = self.store.keep_versions, self.store.tree_impl
+        if isinstance(self._backend, LevelDBBackend):
+            live = Path(self._backend.path)
+            restore.target.close()
+            self._backend.close()
+            install_restored(restore_area(live), live)
+            self._backend = LevelDBBackend(str(live))
+        else:
+            self._backend = restore.target  # type: ignore[assignment]
+        self._restore = None
+        self.store = MerkleStore(self._backend, keep_versions=keep, tree=tree)  # checks the root again
+        self._last_height = height
+        self._last_app_hash = root
+        self._chain_id = chain_id.decode()
+        self._staged = None
+        self._genesis_staged = False
+        self._after_commit()
+        log.info("state sync: restored height %d, app hash %s, chain %s", height, root.hex(), self._chain_id)
 
     def compact_storage(self) -> None:
         """Compact the LevelDB files now (after a bulk import; LevelDB otherwise compacts in the background)."""

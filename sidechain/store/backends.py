@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import plyvel
 
@@ -31,6 +31,33 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class BackendView(Protocol):
+    """A read-only, point-in-time view of a backend (`snapshot()`): later writes are not seen.
+
+    A view may be read from another thread than the one writing the backend; it must be closed
+    before the backend is."""
+
+    def iterate(self, start: bytes, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def close(self) -> None: ...
+
+
+class _ListView:
+    """MemoryBackend's view: a copy of the range it was asked for (tests only; O(n) to take)."""
+
+    def __init__(self, items: list[tuple[bytes, bytes]]) -> None:
+        self._items = items
+
+    def iterate(self, start: bytes, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        keys = [k for k, _ in self._items]
+        lo = bisect_left(keys, start)
+        hi = len(keys) if end is None else bisect_left(keys, end)
+        return iter(self._items[lo:hi])
+
+    def close(self) -> None:
+        self._items = []
 
 
 class MemoryBackend:
@@ -68,14 +95,38 @@ class MemoryBackend:
                     self._sorted = None
                 data[key] = value
 
+    def snapshot(self, start: bytes = b"", end: bytes | None = None) -> BackendView:
+        """A frozen copy of the keys in [start, end)."""
+        return _ListView(list(self.iterate(start, end)))
+
     def close(self) -> None:
         pass
+
+
+class _LevelDBView:
+    """A LevelDB snapshot: a consistent, read-only view that costs nothing to take."""
+
+    def __init__(self, snap: Any) -> None:  # plyvel._plyvel.Snapshot
+        self._snap: Any = snap
+
+    def iterate(self, start: bytes, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        if self._snap is None:
+            raise ValueError("the view is closed")
+        if end is None:
+            return iter(self._snap.iterator(start=start, fill_cache=False))
+        return iter(self._snap.iterator(start=start, stop=end, fill_cache=False))
+
+    def close(self) -> None:
+        if self._snap is not None:
+            self._snap.close()
+            self._snap = None
 
 
 class LevelDBBackend:
     """plyvel (LevelDB) database in `path`, created if missing."""
 
     def __init__(self, path: str, *, create_if_missing: bool = True, lru_cache_size: int = 64 << 20) -> None:
+        self.path = path
         try:
             self._db = self._open(path, create_if_missing, lru_cache_size)
         except plyvel.IOError as e:
@@ -114,6 +165,11 @@ class LevelDBBackend:
             else:
                 put(key, value)
         wb.write()
+
+    def snapshot(self, start: bytes = b"", end: bytes | None = None) -> BackendView:
+        """A LevelDB snapshot of the whole database as it is now (`start`/`end` only bound what the
+        caller means to read; the snapshot itself is free)."""
+        return _LevelDBView(self._db.snapshot())
 
     def compact(self) -> None:
         """Compact the whole key range now (e.g. after a bulk load, before measuring steady state)."""

@@ -68,3 +68,35 @@ class TreeMisuse(StoreError):
     a stage that is not active) or its native library is unavailable: a bug in the caller or the build."""
 
     code = 7
+
+
+class SnapshotInvalid(StoreError):
+    """A state snapshot (its metadata or a chunk whose hash matches it) is not a valid format-1
+    snapshot: the snapshot itself is bad, whoever sent it."""
+
+    code = 20
+
+
+class ChunkCorrupt(StoreError):
+    """A snapshot chunk does not decompress, or does not hash to what the snapshot's metadata says
+    (damaged in transit, or a chunk of another snapshot): refetch it from another peer."""
+
+    code = 21
+
+
+class ChunkOutOfOrder(StoreError):
+    """A snapshot chunk was applied out of order (chunks are applied 0, 1, 2, ... exactly once)."""
+
+    code = 22
+
+
+class SnapshotRootMismatch(StoreError):
+    """A fully restored snapshot hashes to another root than the trusted app hash: never used."""
+
+    code = 23
+
+
+class SnapshotTooLarge(StoreError):
+    """A single key/value record does not fit in one snapshot chunk (at most 10 MB)."""
+
+    code = 24

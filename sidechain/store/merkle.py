@@ -203,6 +203,16 @@ class MerkleStore:
     def keep_versions(self) -> int:
         return self._keep
 
+    @property
+    def flat_prefix(self) -> bytes:
+        """The database prefix of the flat table: prefix + store key -> committed value. A state
+        snapshot is exactly this range of a backend view taken right after a commit."""
+        return self._flat
+
+    @property
+    def tree_impl(self) -> str | None:
+        return self._tree_impl
+
     def _committed_get(self, key: bytes) -> bytes | None:
         cache = self._value_cache
         if key in cache:
@@ -450,6 +460,16 @@ class MerkleStore:
         levels, terminal = self._tree.path(slot, kh)
         data = encode_proof_data(levels, nibbles(kh), terminal)
         return value, [ProofOp(OP_TYPE, key, data)]
+
+
+def restored_version_writes(version: int, root: bytes, prefix: bytes = STORE_PREFIX) -> list[WriteOp]:
+    """The records that make a database whose flat table was filled from a snapshot a store at
+    `version` with `root` (no history: that version is the oldest kept). The caller checks the root
+    (`tree.new_tree().load` over the flat table) before writing them; opening the store checks again."""
+    if version < 1 or len(root) != HASH_LEN:
+        raise InvalidVersion(f"cannot restore version {version} with a {len(root)}-byte root")
+    vb = version_bytes(version)
+    return [(prefix + TABLE_ROOTS + vb, root), (prefix + TABLE_META, vb + root)]
 
 
 class CommittedReader:
