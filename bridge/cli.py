@@ -31,6 +31,7 @@ from bridge.operations import (
     submit_guardian_change,
 )
 from bridge.protocol import POWER_THRESHOLD, Domain, Valset, checksum
+from sidechain.commands.common import OneLineGroup, usage_error_line
 from sidechain.errors import SidechainError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,9 +84,11 @@ def contract_option(fn: F) -> F:
     )(fn)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
-    """The sidechain bridge's L1 tools (BRIDGE.md sections 3 and 6)."""
+    """The sidechain bridge's L1 tools: deploy the contract, claim deferred payouts, replace the guardian.
+
+    The protocol: docs/BRIDGE.md. Shell completion: `eval "$(sidechain completion bash --prog bridge)"`."""
 
 
 @cli.command("deploy")
@@ -240,10 +243,16 @@ def guardian_submit_cmd(
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="bridge", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="bridge", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("error: aborted", err=True)
         return 130
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except click.UsageError as exc:
+        click.echo(usage_error_line(exc), err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -253,9 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("BRIDGE_DEBUG"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (set BRIDGE_DEBUG=1 for a traceback)", err=True)
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc} (set BRIDGE_DEBUG=1 for a traceback)",
+                   err=True)
         return 1
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ from typing import Any
 import click
 
 from genesis.cli import genesis as genesis_group
-from sidechain.cometbft import CometBFTError, add_genesis_modules
+from sidechain.cometbft import CometBFTError
 from sidechain.commands.chain import query as query_group
 from sidechain.commands.chain import tx as tx_group
-from sidechain.commands.common import ClientContext, client_command
+from sidechain.commands.common import ClientContext, OneLineGroup, client_command
 from sidechain.commands.config import completion as completion_command
 from sidechain.commands.config import config as config_command
 from sidechain.commands.keys import keys as keys_group
@@ -36,7 +36,7 @@ def _fail(e: Exception) -> CLIError:
     return CLIError(str(e))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option("0.1.0", prog_name="sidechain")
 def cli() -> None:
     """A proof-of-stake sidechain node on CometBFT, with a bridge to Ethereum.
@@ -62,13 +62,18 @@ home_option = click.option(
 @click.option("--timeout-commit", default=None, help='CometBFT consensus.timeout_commit, e.g. "100ms".')
 @click.option("--account", "accounts", multiple=True, metavar="ADDRESS=COINS",
               help="Fund an account in genesis, e.g. side1...=1000000stake (repeatable).")
+@click.option("--operator", default=None, metavar="ADDRESS",
+              help="The validator's operator account (default: an address no key controls).")
 def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port: int, p2p_port: int,
          abci_port: int, metrics_port: int, cometbft_metrics_port: int, timeout_commit: str | None,
-         accounts: tuple[str, ...]) -> None:
-    """Create CometBFT's config, genesis and keys, and the app's config, in HOME (a one-validator chain)."""
+         accounts: tuple[str, ...], operator: str | None) -> None:
+    """Create CometBFT's config, genesis and keys, and the app's config, in HOME (a one-validator chain:
+    its validator bonds 10000000stake, funded in genesis for its operator)."""
     from genesis.errors import GenesisToolError
-    from genesis.home import NodePorts, init_validator_home
+    from genesis.home import NodePorts, init_validator_home, standalone_app_state
     from genesis.spec import NodeSettings
+    from sidechain.cometbft import set_genesis_chain
+    from sidechain.types import bech32_decode
 
     balances = []
     for spec in accounts:
@@ -92,9 +97,15 @@ def init(home: Path, chain_id: str, moniker: str, abci_transport: str, rpc_port:
     ports = NodePorts(rpc=rpc_port, p2p=p2p_port, abci=abci_port, metrics=metrics_port,
                       cometbft_metrics=cometbft_metrics_port)
     try:
+        op = bech32_decode(operator, "side") if operator else None
+    except SidechainError as e:
+        raise CLIError(f"--operator: {e}") from None
+    try:
         init_validator_home(home, moniker, chain_id, ports, settings)
-        add_genesis_modules(NodeHome(home), modules)
-    except (GenesisToolError, CometBFTError, OSError) as e:
+        app_state = standalone_app_state(home, chain_id, moniker, op, balances)
+        CHAIN.parse_genesis(app_state)
+        set_genesis_chain(NodeHome(home), chain_id, app_state)
+    except (GenesisToolError, CometBFTError, OSError, SidechainError) as e:
         raise _fail(e) from None
     click.echo(f"initialised {home} for chain {chain_id} (moniker {moniker}, ABCI {abci_transport})")
     click.echo(f"start it with: sidechain start --home {home}")

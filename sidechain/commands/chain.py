@@ -25,7 +25,7 @@ from sidechain.commands.common import (
     resolve_node,
 )
 from sidechain.commands.keys import PASSPHRASE_ENV
-from sidechain.errors import InvalidCoins
+from sidechain.errors import InvalidInput
 from sidechain.tx import build_signed_tx, tx_hash
 from sidechain.types import NATIVE_DENOM, Address, Coin, coins_str, parse_coins
 
@@ -47,7 +47,7 @@ def _fee_coin(cc: ClientContext, fee: str) -> Coin:
         raise cc.fail(f"--fee takes one coin, e.g. 1stake, not {fee!r}")
     try:
         coin = Coin.parse(parts[0])
-    except InvalidCoins as e:
+    except InvalidInput as e:
         raise cc.fail(f"--fee: {e.message}") from None
     mins = {str(c["denom"]): int(c["amount"]) for c in cc.params()["auth"]["min_fees"]}
     accepted = ", ".join(f"{a}{d}" for d, a in sorted(mins.items()))
@@ -82,8 +82,8 @@ def send(from_key: str, to: str, amount: str, fee: str, memo: str, sequence: int
     info = kr.Keyring(home).show(from_key)
     try:
         coins = parse_coins(amount)
-    except InvalidCoins as e:
-        raise cc.fail(f"AMOUNT: {e.message}") from None
+    except InvalidInput as e:
+        raise cc.fail(f"AMOUNT {amount[:24]}{'...' if len(amount) > 24 else ''}: {e.message}") from None
     chain_id = cc.chain_id()
     prefix = cc.prefix()
     sender = bytes(info.address)

@@ -288,6 +288,7 @@ class ClientContext:
     output: str
     _client: NodeClient | None = field(default=None, repr=False)
     _params: dict[str, Any] | None = field(default=None, repr=False)
+    _denoms: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def config(self) -> ClientConfig:
@@ -332,17 +333,19 @@ class ClientContext:
     def known_denoms(self) -> dict[str, str]:
         """Every denom the chain knows, with why: fee denoms (auth params), the staking denom, and every
         denom with a supply (native and bridged)."""
-        known: dict[str, str] = {}
-        p = self.params()
-        for c in (p.get("auth") or {}).get("min_fees") or []:
-            known.setdefault(str(c["denom"]), "fee denom")
-        staking = (p.get("staking") or p.get("validators") or {})
-        bond = (staking.get("staking") or staking).get("bond_denom") if isinstance(staking, dict) else None
-        if isinstance(bond, str):
-            known.setdefault(bond, "staking denom")
-        for c in self.client.query_ok("/supply").json().get("supply") or []:
-            known.setdefault(str(c["denom"]), "in supply")
-        return dict(sorted(known.items()))
+        if self._denoms is None:
+            known: dict[str, list[str]] = {}
+            p = self.params()
+            for c in (p.get("auth") or {}).get("min_fees") or []:
+                known.setdefault(str(c["denom"]), []).append("fee denom")
+            staking = p.get("staking") or p.get("validators") or {}
+            bond = (staking.get("staking") or staking).get("bond_denom") if isinstance(staking, dict) else None
+            if isinstance(bond, str):
+                known.setdefault(bond, []).append("staking denom")
+            for c in self.client.query_ok("/supply").json().get("supply") or []:
+                known.setdefault(str(c["denom"]), []).append(f"supply {c['amount']}")
+            self._denoms = {d: ", ".join(why) for d, why in sorted(known.items())}
+        return self._denoms
 
     def check_denoms(self, coins: Iterable[Coin], what: str) -> tuple[Coin, ...]:
         """`coins` unchanged if the chain knows every denom; else an error listing the known ones."""
@@ -407,3 +410,47 @@ def client_command(fn: F) -> F:
 
 def split_names(values: Sequence[str]) -> list[str]:
     return [v for item in values for v in item.split(",") if v]
+
+
+# --- the top-level group: usage errors in one line too --------------------------------------------
+
+
+def usage_error_line(e: click.UsageError) -> str:
+    """click's usage error (usage text, hint, message) as one line naming the command's help."""
+    message = " ".join(e.format_message().split()).rstrip(".")
+    path = e.ctx.command_path if e.ctx is not None else ""
+    return f"error: {message} (see `{path} --help`)" if path else f"error: {message}"
+
+
+class OneLineGroup(click.Group):
+    """A click group whose every failure is one line on stderr: usage errors as
+    `error: <what> (see `<command> --help`)` with exit status 2, Ctrl-C or a closed prompt as
+    `error: aborted` with status 1 (130 for Ctrl-C). Commands' own errors are CommandError lines."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            if not standalone_mode:
+                raise
+            click.echo(usage_error_line(e), err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            if not standalone_mode:
+                raise
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            if not standalone_mode:
+                raise
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            if not standalone_mode:
+                raise
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
