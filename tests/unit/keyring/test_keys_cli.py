@@ -63,13 +63,11 @@ def test_prefix_comes_from_genesis(tmp_path: Path) -> None:
     assert "added key 'k': zz1" in r.stdout
 
 
-def test_passphrase_file_and_recover(tmp_path: Path) -> None:
+def test_passphrase_file_and_hex_import(tmp_path: Path) -> None:
     pf = tmp_path / "pass.txt"
     pf.write_text(PASS + "\n")
     seed = "11" * 32
-    r = run(
-        ["add", "r", "--recover", "--home", str(tmp_path), "--passphrase-file", str(pf)], input=seed + "\n"
-    )
+    r = run(["import", "r", "-", "--hex", "--home", str(tmp_path), "--passphrase-file", str(pf)], input=seed + "\n")
     assert r.exit_code == 0, r.output
     r = run(["export", "r", "--unsafe-hex", "--yes", "--home", str(tmp_path), "--passphrase-file", str(pf)])
     assert r.stdout.strip() == seed
@@ -91,7 +89,9 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     r = run(["show", "nobody", "--home", home, "-o", "json"])
     assert r.exit_code == 1 and json.loads(r.stderr)["error"].startswith("no key named")
     r = run(["add", "r", "--recover", "--home", home], input="xyz\n", env={PASSPHRASE_ENV: PASS})
-    assert_one_line_error(r, "64 hex digits")
+    assert_one_line_error(r, "a recovery phrase has 12, 15, 18, 21 or 24 words; got 1")
+    r = run(["add", "r", "--recover", "--home", home], input="11" * 32 + "\n", env={PASSPHRASE_ENV: PASS})
+    assert_one_line_error(r, "that is a hex seed, not a recovery phrase: import it with")
 
 
 def test_export_import_round_trip(tmp_path: Path) -> None:
