@@ -139,12 +139,15 @@ def assemble_genesis(
     app_state: dict[str, object] = {
         m.name: {"params": params.module(m.name)} for m in CHAIN if m.params_type is not None
     }
-    app_state["validators"] = [
-        {"name": j.body.moniker, "pub_key": j.body.pub_key_b64, "power": str(j.body.stake)} for j in joins
-    ]
     app_state["auth"] = {**app_state["auth"], "accounts": []}  # type: ignore[dict-item]
     app_state["bank"] = {**app_state["bank"], "balances": balances}  # type: ignore[dict-item]
-    check_app_state(app_state)
+    app_state["staking"] = {**app_state["staking"], "validators": [  # type: ignore[dict-item]
+        {"operator": j.body.operator, "consensus_pubkey": j.body.pub_key_b64, "bridge_address": j.body.bridge_address,
+         "bridge_key_proof": j.body.bridge_key_proof, "moniker": j.body.moniker, "details": "",
+         "commission_bps": j.body.commission_bps, "max_commission_bps": max(2000, j.body.commission_bps),
+         "max_change_bps": 100, "min_self_delegation": "1", "self_delegation": str(j.body.stake)}
+        for j in joins]}
+    check_app_state(app_state, chain_id)
     return {
         "genesis_time": genesis_time or genesis_time_now(),
         "chain_id": chain_id,
@@ -156,15 +159,19 @@ def assemble_genesis(
     }
 
 
-def check_app_state(app_state: dict[str, object]) -> None:
+def check_app_state(app_state: dict[str, object], chain_id: str = "") -> None:
     """The app_state as InitChain will read it: every module's section by the module's own rules,
-    and a validator set (InitChain refuses a genesis without one)."""
+    then InitChain itself on a scratch state (funds for every self-delegation, the bridge key proofs
+    when `chain_id` is given), and a validator set (InitChain refuses a genesis without one)."""
+    from sidechain.store import CacheKV, MemoryBackend
+
     try:
         genesis = CHAIN.parse_genesis(app_state)
+        updates = CHAIN.init_genesis(CacheKV(MemoryBackend()), genesis, chain_id)
     except SidechainError as e:
         raise CollectError(f"the genesis would be invalid: {e}") from None
-    if not genesis.section("validators"):
-        raise CollectError("the genesis would be invalid: app_state.validators: no validators")
+    if not updates:
+        raise CollectError("the genesis would be invalid: app_state.staking.validators: no validators")
 
 
 def write_genesis(path: Path, genesis: dict[str, object]) -> None:

@@ -149,7 +149,8 @@ def _operator_address(home: Path, operator: str | None, moniker: str, prefix: st
 @genesis.command("join")
 @home_option
 @click.option(
-    "--stake", type=int, required=True, help="Stake in the native denom; the validator's voting power."
+    "--stake", type=int, required=True,
+    help="The self-delegation (bond denom), bonded at genesis from the operator's balance.",
 )
 @click.option("--operator", default=None, help="The operator's address, or a key name in HOME's keyring.")
 @click.option(

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genesis.errors import GenesisToolError, HomeError
 from genesis.join import JoinBody, SignedJoin, check_p2p_address, sign_join
@@ -106,8 +108,9 @@ def init_validator_home(
         }
         text = set_toml_values(text, "p2p", p2p)
         nh.cometbft_config.write_text(text)
+        create_bridge_key(nh)
         # Until a network's genesis is installed, the home holds a one-validator genesis of its own.
-        set_genesis_chain(nh, chain_id, {}, moniker)
+        set_genesis_chain(nh, chain_id, standalone_app_state(home, chain_id, moniker))
         cfg = AppConfig(
             abci_transport=settings.abci_transport,
             abci_address=f"tcp://127.0.0.1:{ports.abci}",
@@ -118,6 +121,105 @@ def init_validator_home(
         raise HomeError(str(e)) from None
     except OSError as e:
         raise HomeError(f"cannot create {home}: {e.strerror or e}") from None
+
+
+BRIDGE_KEY_FILE = "bridge_key.json"
+STANDALONE_SELF_DELEGATION = 10 * 1_000_000  # 10 units of power at the default power reduction
+
+
+def bridge_key_path(home: Path) -> Path:
+    return NodeHome(home).config_dir / BRIDGE_KEY_FILE
+
+
+def create_bridge_key(nh: NodeHome) -> None:
+    """The validator's secp256k1 bridge key, next to its consensus key and like it readable by the
+    operator only (mode 0600). Kept if it exists."""
+    path = nh.config_dir / BRIDGE_KEY_FILE
+    if path.exists():
+        return
+    import secrets
+
+    from eth_keys import keys as eth
+
+    key = secrets.token_bytes(32)
+    while not 0 < int.from_bytes(key, "big") < 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141:
+        key = secrets.token_bytes(32)
+    address = eth.PrivateKey(key).public_key.to_checksum_address()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"address": address, "private_key": "0x" + key.hex()}, f, indent=2)
+
+
+def load_bridge_key(home: Path) -> bytes:
+    path = bridge_key_path(home)
+    try:
+        data = json.loads(path.read_text())
+        key = bytes.fromhex(str(data["private_key"]).removeprefix("0x"))
+    except FileNotFoundError:
+        raise HomeError(f"{home} has no bridge key ({path}); it is made by `sidechain init` or "
+                        "`sidechain genesis init-validator`") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise HomeError(f"{path} is not a bridge key file: {e}") from None
+    if len(key) != 32:
+        raise HomeError(f"{path}: the private key must be 32 bytes")
+    return key
+
+
+def standalone_operator(pub_key: bytes) -> bytes:
+    """The operator of a one-validator home's own genesis when none is given: an address no key
+    controls (so nobody can unbond the only validator of a dev chain by accident)."""
+    import hashlib
+
+    return hashlib.sha256(b"sidechain-standalone-operator:" + pub_key).digest()[:20]
+
+
+def staking_entry(home: Path, chain_id: str, moniker: str, operator: bytes, self_delegation: int,
+                  commission_bps: int = 1000, prefix: str = "side") -> dict[str, object]:
+    """The genesis validator entry of this home: its consensus key, its bridge key's proof for
+    `chain_id` and `operator`, and the self-delegation."""
+    import base64
+
+    from sidechain.types import bech32_address
+    from validators.bridgekey import sign_bridge_proof
+
+    vkey = load_validator_key(NodeHome(home).config_dir / "priv_validator_key.json")
+    bridge_address, proof = sign_bridge_proof(load_bridge_key(home), chain_id, operator)
+    return {"operator": bech32_address(operator, prefix), "consensus_pubkey": base64.b64encode(vkey.pub_key).decode(),
+            "bridge_address": "0x" + bridge_address.hex(), "bridge_key_proof": "0x" + proof.hex(),
+            "moniker": moniker, "details": "", "commission_bps": commission_bps,
+            "max_commission_bps": max(2000, commission_bps), "max_change_bps": 100, "min_self_delegation": "1",
+            "self_delegation": str(self_delegation)}
+
+
+def standalone_app_state(home: Path, chain_id: str, moniker: str, operator: bytes | None = None,
+                         balances: Sequence[dict[str, Any]] = ()) -> dict[str, object]:
+    """A one-validator chain of this home: default module params, `balances`, and this home's
+    validator bonding STANDALONE_SELF_DELEGATION from `operator` (funded here with exactly that)."""
+    from sidechain.module import CHAIN
+    from sidechain.types import bech32_address
+
+    vkey = load_validator_key(NodeHome(home).config_dir / "priv_validator_key.json")
+    op = operator if operator is not None else standalone_operator(vkey.pub_key)
+    app_state = CHAIN.default_genesis_json()
+    funded = [dict(b) for b in balances]
+    op_bech = bech32_address(op, "side")
+    own = {"denom": "stake", "amount": str(STANDALONE_SELF_DELEGATION)}
+    for b in funded:
+        if b.get("address") == op_bech:
+            raw_coins = b.get("coins", [])
+            coins = [c for c in raw_coins if isinstance(c, dict)] if isinstance(raw_coins, list) else []
+            stake = [c for c in coins if c.get("denom") == "stake"]
+            if stake:
+                stake[0]["amount"] = str(int(str(stake[0]["amount"])) + STANDALONE_SELF_DELEGATION)
+            else:
+                coins.append(own)
+            b["coins"] = sorted(coins, key=lambda c: str(c["denom"]))
+            break
+    else:
+        funded.append({"address": op_bech, "coins": [own]})
+    app_state["bank"] = {**app_state["bank"], "balances": funded}  # type: ignore[dict-item]
+    app_state["staking"] = {"validators": [staking_entry(home, chain_id, moniker, op, STANDALONE_SELF_DELEGATION)]}
+    return app_state
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -152,9 +254,10 @@ def home_p2p_address(home: Path) -> str:
 
 
 def make_join(
-    home: Path, stake: int, operator: str, p2p_address: str | None = None, chain_id: str | None = None
+    home: Path, stake: int, operator: str, p2p_address: str | None = None, chain_id: str | None = None,
+    commission_bps: int = 1000, address_prefix: str = "side",
 ) -> SignedJoin:
-    """This home's join file, signed by its consensus key."""
+    """This home's join file, signed by its consensus key, with its bridge key's proof of possession."""
     nh = NodeHome(home)
     cfg = _read_toml(nh.cometbft_config)
     moniker = str(cfg.get("moniker", ""))
@@ -165,6 +268,15 @@ def make_join(
     check_p2p_address(address, "p2p address")
     vkey = load_validator_key(nh.config_dir / "priv_validator_key.json")
     nkey = load_node_key(nh.config_dir / "node_key.json")
+    from sidechain.errors import SidechainError
+    from sidechain.types import bech32_decode
+    from validators.bridgekey import sign_bridge_proof
+
+    try:
+        op = bech32_decode(operator, address_prefix)
+    except SidechainError as e:
+        raise HomeError(f"operator: {e}") from None
+    bridge_address, proof = sign_bridge_proof(load_bridge_key(home), home_chain, op)
     body = JoinBody(
         chain_id=home_chain,
         moniker=moniker,
@@ -173,11 +285,14 @@ def make_join(
         operator=operator,
         node_id=nkey.node_id,
         p2p_address=address,
+        bridge_address="0x" + bridge_address.hex(),
+        bridge_key_proof="0x" + proof.hex(),
+        commission_bps=commission_bps,
     )
     from genesis.join import join_from_json
 
     signed = sign_join(body, vkey)
-    join_from_json(signed.to_json())  # the same checks collect will make, here where they can be fixed
+    join_from_json(signed.to_json(), address_prefix)  # the checks collect will make, here where they can be fixed
     return signed
 
 
@@ -210,8 +325,9 @@ def install_genesis(home: Path, genesis: dict[str, object], peers: Sequence[str]
     node_id = load_node_key(nh.config_dir / "node_key.json").node_id
     vkey = load_validator_key(nh.config_dir / "priv_validator_key.json")
     app_state = genesis.get("app_state")
-    vals = app_state.get("validators", []) if isinstance(app_state, dict) else []
-    is_validator = any(isinstance(v, dict) and v.get("pub_key") == vkey.pub_key_b64 for v in vals)
+    staking = app_state.get("staking") if isinstance(app_state, dict) else None
+    vals = staking.get("validators", []) if isinstance(staking, dict) else []
+    is_validator = any(isinstance(v, dict) and v.get("consensus_pubkey") == vkey.pub_key_b64 for v in vals)
     others = [p for p in peers if p.split("@", 1)[0] != node_id]
     hosts = [p.split("@", 1)[-1].rpartition(":")[0] for p in others]
     own_host = home_p2p_address(home).rpartition(":")[0]

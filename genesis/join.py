@@ -10,8 +10,11 @@ them into one genesis (`sidechain genesis collect`). The file:
         "chain_id": "sidechain-1",
         "moniker": "val0",
         "pub_key": "<base64 ed25519 consensus key>",
-        "stake": "100",                      # native-denom stake = voting power (until PoS)
+        "stake": "100000000",                # the self-delegation, bonded from the operator's balance
         "operator": "side1...",              # the operator's account address
+        "bridge_address": "0x...",           # the validator's secp256k1 bridge key (20 bytes)
+        "bridge_key_proof": "0x...",         # that key's proof of possession for chain and operator
+        "commission_bps": "1000",
         "node_id": "<40 hex>",               # sha256(node key)[:20]
         "p2p_address": "203.0.113.5:26656"   # where peers dial this node
       },
@@ -40,12 +43,13 @@ from genesis.keys import ValidatorKey, verify_signature
 from genesis.spec import CHAIN_ID_RE, MONIKER_RE
 from sidechain.errors import SidechainError
 from sidechain.types import bech32_decode
-from validators.genesis import MAX_TOTAL_VOTING_POWER
 
 JOIN_TYPE = "sidechain/genesis-join"
-JOIN_VERSION = 1
-SIGN_DOMAIN = b"sidechain/genesis-join/v1\n"
-_BODY_FIELDS = ("chain_id", "moniker", "node_id", "operator", "p2p_address", "pub_key", "stake")
+JOIN_VERSION = 2
+SIGN_DOMAIN = b"sidechain/genesis-join/v2\n"
+_BODY_FIELDS = ("bridge_address", "bridge_key_proof", "chain_id", "commission_bps", "moniker", "node_id", "operator",
+                "p2p_address", "pub_key", "stake")
+MAX_STAKE = 10**60
 _NODE_ID_RE = re.compile(r"^[0-9a-f]{40}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-.]{0,251}[A-Za-z0-9])?$")
 
@@ -79,6 +83,9 @@ class JoinBody:
     operator: str
     node_id: str
     p2p_address: str
+    bridge_address: str = ""
+    bridge_key_proof: str = ""
+    commission_bps: int = 1000
 
     @property
     def pub_key_b64(self) -> str:
@@ -91,7 +98,10 @@ class JoinBody:
 
     def to_json(self) -> dict[str, str]:
         return {
+            "bridge_address": self.bridge_address,
+            "bridge_key_proof": self.bridge_key_proof,
             "chain_id": self.chain_id,
+            "commission_bps": str(self.commission_bps),
             "moniker": self.moniker,
             "node_id": self.node_id,
             "operator": self.operator,
@@ -152,10 +162,14 @@ def _body_from_json(obj: object, address_prefix: str) -> JoinBody:
     if len(pub_key) != 32:
         raise JoinFileError("body.pub_key: expected a base64 ed25519 public key (32 bytes)")
     stake_s = obj["stake"]
-    if not re.fullmatch(r"[1-9][0-9]{0,18}", stake_s) or int(stake_s) > MAX_TOTAL_VOTING_POWER:
-        raise JoinFileError(
-            f"body.stake {stake_s!r} must be a decimal integer in [1, {MAX_TOTAL_VOTING_POWER}]"
-        )
+    if not re.fullmatch(r"[1-9][0-9]{0,59}", stake_s):
+        raise JoinFileError(f"body.stake {stake_s!r} must be a positive decimal integer (the self-delegation)")
+    if not re.fullmatch(r"0x[0-9a-f]{40}", obj["bridge_address"]):
+        raise JoinFileError("body.bridge_address: expected 0x and 40 lowercase hex digits")
+    if not re.fullmatch(r"0x[0-9a-f]{130}", obj["bridge_key_proof"]):
+        raise JoinFileError("body.bridge_key_proof: expected 0x and 130 lowercase hex digits (65 bytes)")
+    if not re.fullmatch(r"[0-9]{1,5}", obj["commission_bps"]) or int(obj["commission_bps"]) > 10_000:
+        raise JoinFileError("body.commission_bps: expected an integer in [0, 10000]")
     try:
         bech32_decode(obj["operator"], address_prefix)
     except SidechainError as e:
@@ -164,7 +178,8 @@ def _body_from_json(obj: object, address_prefix: str) -> JoinBody:
         raise JoinFileError("body.node_id: expected 40 lowercase hex digits")
     check_p2p_address(obj["p2p_address"], "body.p2p_address")
     return JoinBody(
-        chain_id, moniker, pub_key, int(stake_s), obj["operator"], obj["node_id"], obj["p2p_address"]
+        chain_id, moniker, pub_key, int(stake_s), obj["operator"], obj["node_id"], obj["p2p_address"],
+        obj["bridge_address"], obj["bridge_key_proof"], int(obj["commission_bps"]),
     )
 
 

@@ -4,7 +4,7 @@ A network spec (JSON) describes a whole local network; every field but `validato
 
     {
       "chain_id": "sidechain-testnet",
-      "validators": [{"moniker": "val0", "stake": "100", "operator_coins": "1000000000stake"}, ...],
+      "validators": [{"moniker": "val0", "stake": "100000000", "operator_coins": "1000000000stake"}, ...],
       "accounts": [{"name": "alice", "coins": "1000000000stake"},
                    {"address": "side1...", "coins": "5stake,7l1/eth"}],
       "params": {"consensus": {"block": {"max_bytes": 4194304, "max_gas": -1},
@@ -15,8 +15,10 @@ A network spec (JSON) describes a whole local network; every field but `validato
       "node": {"timeout_commit": "500ms", "timeout_propose": "3s", "abci_transport": "socket"}
     }
 
-A validator's `stake` (in the native denom) is its voting power until the proof-of-stake module
-derives power from bonded stake. Each validator also has an operator account, a key in the
+A validator's `stake` is its self-delegation in the bond denom, bonded at genesis from its
+operator's balance (so `operator_coins` must hold at least that much); its voting power is
+stake // power_reduction (1,000,000 by default: 100000000 is 100 units of power). Each validator
+also has an operator account, a key in the
 network's keyring named after its moniker, funded with `operator_coins`. Accounts with a `name`
 get a key in the keyring; accounts with an `address` are only funded.
 
@@ -45,7 +47,8 @@ _DURATION_RE = re.compile(r"^([0-9]+)(ns|us|ms|s|m|h)$")
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 DEFAULT_CHAIN_ID = "sidechain-testnet"
-DEFAULT_STAKE = 100
+DEFAULT_STAKE = 100_000_000
+MAX_STAKE = 10**60
 DEFAULT_OPERATOR_COINS = "1000000000stake"
 DEFAULT_TEST_ACCOUNTS = ("alice", "bob")
 DEFAULT_ACCOUNT_COINS = "1000000000stake"
@@ -293,9 +296,12 @@ class NetworkSpec:
             if v.moniker in names:
                 raise SpecError(f"{p}.moniker {v.moniker!r} is already used by {names[v.moniker]}")
             names[v.moniker] = p
-            if not 0 < v.stake <= MAX_TOTAL_VOTING_POWER:
-                raise SpecError(f"{p}.stake must be in [1, {MAX_TOTAL_VOTING_POWER}], got {v.stake}")
-            total += v.stake
+            if not 0 < v.stake <= MAX_STAKE:
+                raise SpecError(f"{p}.stake must be in [1, 10^60], got {v.stake}")
+            held = sum(int(c.amount) for c in v.operator_coins if c.denom == "stake")
+            if held < v.stake:
+                raise SpecError(f"{p}: operator_coins hold {held}stake, less than the stake {v.stake} it bonds")
+            total += v.stake // 1_000_000
         if total > MAX_TOTAL_VOTING_POWER:
             raise SpecError(
                 f"validators: total stake {total} exceeds CometBFT's maximum total power "
@@ -339,7 +345,7 @@ class NetworkSpec:
             validators.append(
                 ValidatorSpec(
                     moniker=moniker,
-                    stake=_int(v.get("stake", DEFAULT_STAKE), f"{p}.stake", 1, MAX_TOTAL_VOTING_POWER),
+                    stake=_int(v.get("stake", DEFAULT_STAKE), f"{p}.stake", 1, MAX_STAKE),
                     operator_coins=_coins(
                         v.get("operator_coins", DEFAULT_OPERATOR_COINS), f"{p}.operator_coins"
                     ),

@@ -173,7 +173,10 @@ class Application:
         except InvalidGenesis as e:
             raise ConsensusFailure(f"invalid genesis: {e}") from None
         staging = CacheKV(self.store)
-        updates = self.modules.init_genesis(staging, genesis)
+        try:
+            updates = self.modules.init_genesis(staging, genesis, req.chain_id, req.initial_height, req.time_ns)
+        except InvalidGenesis as e:
+            raise ConsensusFailure(f"invalid genesis: {e}") from None
         if not updates:
             if not req.validators:
                 raise ConsensusFailure("genesis has no validators: set app_state.validators")

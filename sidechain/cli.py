@@ -185,6 +185,10 @@ cli.add_command(query_group)
 cli.add_command(genesis_group)
 cli.add_command(config_command)
 cli.add_command(completion_command)
+# State sync: `sidechain statesync-config --home H --from URL --from URL` (docs/STATESYNC.md).
+from sidechain.commands.statesync import statesync_config  # noqa: E402
+
+cli.add_command(statesync_config)
 
 
 def main() -> None:

@@ -118,18 +118,13 @@ def read_rpc_laddr(home: NodeHome) -> str:
     return "http://" + laddr.split("://", 1)[-1].replace("0.0.0.0", "127.0.0.1")
 
 
-def set_genesis_chain(home: NodeHome, chain_id: str, app_state: dict[str, object], moniker: str) -> None:
-    """Name the chain and move the validator `cometbft init` made into `app_state.validators`:
-    the application, not genesis.json, owns the validator set (InitChain returns it)."""
+def set_genesis_chain(home: NodeHome, chain_id: str, app_state: dict[str, object]) -> None:
+    """Name the chain, set its app_state and empty genesis.json's own validator list: the
+    application owns the validator set (staking genesis; InitChain returns it)."""
     g = json.loads(home.genesis.read_text())
     g["chain_id"] = chain_id
-    app_state = dict(app_state)
-    app_state["validators"] = [
-        {"name": v.get("name") or moniker, "pub_key": v["pub_key"]["value"], "power": str(v["power"])}
-        for v in g.get("validators", [])
-    ]
     g["validators"] = []
-    g["app_state"] = app_state
+    g["app_state"] = dict(app_state)
     home.genesis.write_text(json.dumps(g, indent=2) + "\n")
 
 

@@ -57,6 +57,8 @@ class ChainRules:
     params: Mapping[str, Any]  # every module's params, by module name (for queries and handlers)
     # Modules' explain_failure(state, tx, err, registry): a clearer error for a tx that failed with err.
     explainers: tuple[Callable[[KVReader, DecodedTx, Any, MsgRegistry], Any], ...] = ()
+    # Accounts that belong to modules (pools): no transfer may credit them (a membership test only).
+    module_accounts: frozenset[bytes] = frozenset()
 
     def explain(self, state: KVReader, tx: DecodedTx, err: Any) -> Any:
         """The first module's clearer version of `err` (an InvalidInput), else `err` itself."""
@@ -161,6 +163,9 @@ class GenesisContext:
 
     address_prefix: str
     earlier: Mapping[str, Any] = field(default_factory=dict)
+    chain_id: str = ""  # known at InitChain (and to genesis tools that are given it)
+    initial_height: int = 1
+    genesis_time_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

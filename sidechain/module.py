@@ -28,7 +28,7 @@ Store-key prefixes (the first byte of every key in the authenticated state):
 
     0x01-0x0F  auth        accounts, params                (sidechain/auth/keys.py)
     0x10-0x1F  bank        balances, supply, fee pool      (sidechain/bank/keys.py)
-    0x20-0x3F  validators  reserved for proof of stake     (validators/module.py)
+    0x20-0x3F  staking     validators, delegations, rewards, slashing (validators/keys.py)
     0xF0-0xFF  app         last block, chain id            (sidechain/block.py, sidechain/app.py)
 
 Who may import whom (tests/unit/test_imports.py checks it):
@@ -56,7 +56,7 @@ from sidechain.errors import InvalidGenesis, InvalidInput, InvalidParams
 from sidechain.store.api import KVReader, KVStore
 from sidechain.tx import DecodedTx, MsgHandler, MsgRegistry, core_msg_names, is_module_msg_name, validate_chain_id
 from sidechain.types import Coin, json_object
-from validators.module import ValidatorsModule
+from validators.module import StakingModule
 
 APP_PREFIXES = PrefixRange(0xF0, 0xFF)
 # Query routes the app answers itself (sidechain/app.py).
@@ -181,6 +181,8 @@ class ModuleSet:
         self.ante_provider: AnteProvider = _one_role(self.modules, "ante")
         self.explainers: tuple[FailureExplainer, ...] = tuple(
             m for m in self.modules if hasattr(m, "explain_failure"))  # type: ignore[misc]
+        self.module_accounts: frozenset[bytes] = frozenset(
+            a for m in self.modules for a in getattr(m, "module_accounts", ()))
 
     def __iter__(self) -> Any:
         return iter(self.modules)
@@ -214,6 +216,7 @@ class ModuleSet:
             ante=ante,
             params=params,
             explainers=tuple(m.explain_failure for m in self.explainers),
+            module_accounts=self.module_accounts,
         )
 
     def query_route(self, name: str) -> QueryRoute | None:
@@ -243,13 +246,16 @@ class ModuleSet:
             sections.append((m.name, gen))
         return Genesis(prefix, tuple(sections))
 
-    def init_genesis(self, state: KVStore, genesis: Genesis) -> tuple[ValidatorUpdate, ...]:
+    def init_genesis(self, state: KVStore, genesis: Genesis, chain_id: str = "", initial_height: int = 1,
+                     time_ns: int = 0) -> tuple[ValidatorUpdate, ...]:
         """Write every module's genesis into `state`; the validator updates the modules return."""
         updates: list[ValidatorUpdate] = []
         earlier: dict[str, Any] = {}
         for m, (name, gen) in zip(self.modules, genesis.sections, strict=True):
-            assert m.name == name, "genesis sections are in module order"
-            updates.extend(m.init_genesis(state, gen, GenesisContext(genesis.address_prefix, dict(earlier))))
+            if m.name != name:
+                raise ValueError("genesis sections are not in module order")
+            ctx = GenesisContext(genesis.address_prefix, dict(earlier), chain_id, initial_height, time_ns)
+            updates.extend(m.init_genesis(state, gen, ctx))
             earlier[name] = gen
         return tuple(updates)
 
@@ -357,7 +363,7 @@ def _one_role(modules: Sequence[Module], method: str) -> Any:
 CHAIN_MODULES: tuple[ModuleType, ...] = (
     AuthModule,
     BankModule,
-    ValidatorsModule,
+    StakingModule,
 )
 
 CHAIN = ModuleSet(CHAIN_MODULES)

@@ -21,3 +21,9 @@ class SupplyOverflow(BankError):
     """Minting would push a denom's supply past 2**256 - 1."""
 
     code = 4
+
+
+class ModuleAccountRecipient(BankError):
+    """A transfer to a module's account (a pool): it would break that module's accounting."""
+
+    code = 5

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sidechain.bank.errors import InsufficientFunds, SendDisabled
+from sidechain.bank.errors import InsufficientFunds, ModuleAccountRecipient, SendDisabled
 from sidechain.bank.params import BankParams
 from sidechain.bank.state import add_balance, get_balance, sub_balance
 from sidechain.blocks import Event, EventAttribute
@@ -69,6 +69,9 @@ class SendHandler:
     def check_stateful(self, state: KVReader, msg: MsgSend, env: TxEnv) -> None:
         if not self.params.send_enabled:
             raise SendDisabled("transfers are disabled (bank.send_enabled is false)")
+        if msg.to_address in env.rules.module_accounts:
+            raise ModuleAccountRecipient("the recipient is a module's account (a staking pool or the rewards "
+                                         "account): coins reach it only through that module's messages")
         for c in msg.amount:
             have = get_balance(state, msg.from_address, c.denom)
             if have < c.amount:

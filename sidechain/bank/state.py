@@ -79,10 +79,35 @@ def iterate_all_balances(state: KVReader) -> list[tuple[bytes, Coin]]:
 
 
 class BankKeeper:
-    """The balance operations other modules use (implements auth's `FeeBank`)."""
+    """The balance operations other modules use (implements auth's `FeeBank` and the validators
+    module's `StakingBank`): balances, transfers between accounts, minting, burning, the fee pool."""
 
     balance = staticmethod(get_balance)
     set_balance = staticmethod(set_balance)
+
+    @staticmethod
+    def send(state: KVStore, sender: bytes, recipient: bytes, coin: Coin) -> None:
+        """Move `coin` (InsufficientFunds if the sender lacks it); supply is unchanged."""
+        if coin.amount:
+            sub_balance(state, sender, coin.denom, coin.amount)
+            add_balance(state, recipient, coin.denom, coin.amount)
+
+    @staticmethod
+    def mint(state: KVStore, address: bytes, coin: Coin) -> None:
+        mint(state, address, coin)
+
+    @staticmethod
+    def burn(state: KVStore, address: bytes, coin: Coin) -> None:
+        burn(state, address, coin)
+
+    @staticmethod
+    def take_fee_pool(state: KVStore, recipient: bytes) -> list[Coin]:
+        """Move everything in the fee pool to `recipient`'s balance (for distribution); supply unchanged."""
+        pool = get_fee_pool(state)
+        for c in pool:
+            take_from_fee_pool(state, c)
+            add_balance(state, recipient, c.denom, c.amount)
+        return pool
 
 
 # --- supply, minting, burning -----------------------------------------------------------------------

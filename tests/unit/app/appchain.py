@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from sidechain import blocks as b
 from sidechain.app import Application
-from sidechain.types import Coin
+from sidechain.types import Amount, Coin
+from tests.support.pos import DEFAULT_SELF_DELEGATION, staking_section, validator_keys
 from tests.unit.tx.chain import CHAIN_ID, genesis_json
 
 GENESIS_NS = 1_700_000_000 * 10**9
 VALKEY = bytes(range(32))
 
 
-def app_state(balances: Sequence[tuple[bytes, Sequence[Coin]]]) -> bytes:
-    state = genesis_json(balances)
-    state["validators"] = [{"name": "v0", "pub_key": base64.b64encode(VALKEY).decode(), "power": "10"}]
+def app_state(balances: Sequence[tuple[bytes, Sequence[Coin]]], chain_id: str = CHAIN_ID) -> bytes:
+    """Genesis with `balances` and one validator (val0, its operator funded with exactly its
+    self-delegation, which genesis bonds)."""
+    op = validator_keys(0)
+    state = genesis_json([*balances, (op.operator, [Coin("stake", Amount(DEFAULT_SELF_DELEGATION))])])
+    state["staking"] = staking_section(chain_id)
     return json.dumps(state).encode()
 
 

@@ -1,0 +1,288 @@
+"""Rewards: each block's fees and issuance to the validators that signed, F1 style.
+
+Amounts here are `dec` units: 10^18 per token, integers, always rounded down; what rounding leaves
+goes to the community pool, so that at every height
+
+    balance of the distribution account * 10^18 == sum of outstanding rewards + community pool
+
+to the last dec unit (the property tests check it). Per block the work is O(validators in the last
+commit); a delegator's rewards are computed only when its delegation changes or it withdraws (F1):
+
+* every validator has a current period and the rewards its delegators earned in it (`current`);
+* ending a period adds current / tokens to the validator's cumulative reward ratio (`historical[p]`);
+* a delegation remembers the period it started after and its stake (tokens) then (`starting info`);
+  its rewards are stake * (ratio[now] - ratio[start]), stake reduced by each slash in between
+  (slash events end a period and record the fraction).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from sidechain.store.api import KVReader, KVStore, prefix_end
+from sidechain.types import Amount, Coin
+from validators import keys as k
+from validators.expected import StakingBank
+from validators.params import BPS, PosParams
+from validators.state import DISTRIBUTION, Validator
+
+DEC = 10**18
+DecCoins = dict[str, int]
+
+
+def _enc(coins: Mapping[str, int]) -> bytes:
+    return json.dumps([[d, str(coins[d])] for d in sorted(coins) if coins[d]], separators=(",", ":")).encode()
+
+
+def _dec(raw: bytes | None) -> DecCoins:
+    return {} if raw is None else {d: int(a) for d, a in json.loads(raw)}
+
+
+def _add(a: DecCoins, b: Mapping[str, int]) -> DecCoins:
+    out = dict(a)
+    for d in sorted(b):
+        out[d] = out.get(d, 0) + b[d]
+    return {d: v for d, v in out.items() if v}
+
+
+def _sub(a: DecCoins, b: Mapping[str, int]) -> DecCoins:
+    out = dict(a)
+    for d in sorted(b):
+        out[d] = out.get(d, 0) - b[d]
+        if out[d] < 0:
+            raise ArithmeticError(f"distribution: {d} would go negative")
+    return {d: v for d, v in out.items() if v}
+
+
+def _scale(a: Mapping[str, int], num: int, den: int) -> DecCoins:
+    return {d: a[d] * num // den for d in sorted(a) if a[d] * num // den}
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def get_current(state: KVReader, op: bytes) -> tuple[int, DecCoins]:
+    raw = state.get(k.CURRENT_REWARDS + op)
+    if raw is None:
+        return 0, {}
+    return int.from_bytes(raw[:8], "big"), _dec(raw[8:])
+
+
+def _set_current(state: KVStore, op: bytes, period: int, rewards: DecCoins) -> None:
+    state.set(k.CURRENT_REWARDS + op, k.u64(period) + _enc(rewards))
+
+
+def _get_hist(state: KVReader, op: bytes, period: int) -> tuple[DecCoins, int]:
+    raw = state.get(k.HISTORICAL_REWARDS + op + k.u64(period))
+    if raw is None:
+        raise LookupError(f"no historical rewards for period {period}")
+    refs = int.from_bytes(raw[:4], "big")
+    return _dec(raw[4:]), refs
+
+
+def _set_hist(state: KVStore, op: bytes, period: int, ratio: DecCoins, refs: int) -> None:
+    state.set(k.HISTORICAL_REWARDS + op + k.u64(period), refs.to_bytes(4, "big") + _enc(ratio))
+
+
+def _ref(state: KVStore, op: bytes, period: int, delta: int) -> None:
+    ratio, refs = _get_hist(state, op, period)
+    refs += delta
+    if refs == 0:
+        state.delete(k.HISTORICAL_REWARDS + op + k.u64(period))
+    else:
+        _set_hist(state, op, period, ratio, refs)
+
+
+def get_outstanding(state: KVReader, op: bytes) -> DecCoins:
+    return _dec(state.get(k.OUTSTANDING + op))
+
+
+def get_commission(state: KVReader, op: bytes) -> DecCoins:
+    return _dec(state.get(k.COMMISSION + op))
+
+
+def get_community_pool(state: KVReader) -> DecCoins:
+    return _dec(state.get(k.COMMUNITY_POOL))
+
+
+def _put(state: KVStore, key: bytes, coins: DecCoins) -> None:
+    if coins:
+        state.set(key, _enc(coins))
+    else:
+        state.delete(key)
+
+
+def add_to_community_pool(state: KVStore, coins: Mapping[str, int]) -> None:
+    _put(state, k.COMMUNITY_POOL, _add(get_community_pool(state), coins))
+
+
+# --- validator lifecycle ------------------------------------------------------------------------
+
+
+def init_validator(state: KVStore, op: bytes) -> None:
+    """A new validator: period 1 starts, period 0 is the zero ratio (referenced by period 1)."""
+    _set_hist(state, op, 0, {}, 1)
+    _set_current(state, op, 1, {})
+
+
+def increment_period(state: KVStore, v: Validator) -> int:
+    """End the validator's current period; returns the period that ended."""
+    period, current = get_current(state, v.operator)
+    if v.tokens == 0:  # nobody to pay: the rewards of the period go to the community pool
+        add_to_community_pool(state, current)
+        _put(state, k.OUTSTANDING + v.operator, _sub(get_outstanding(state, v.operator), current))
+        increment = {}
+    else:
+        increment = {d: current[d] * DEC // v.tokens for d in sorted(current)}
+        paid = {d: increment[d] * v.tokens // DEC for d in sorted(increment)}
+        dust = _sub(current, paid)  # what rounding the ratio down leaves: to the community pool
+        if dust:
+            add_to_community_pool(state, dust)
+            _put(state, k.OUTSTANDING + v.operator, _sub(get_outstanding(state, v.operator), dust))
+    prev, _ = _get_hist(state, v.operator, period - 1)
+    _ref(state, v.operator, period - 1, -1)
+    _set_hist(state, v.operator, period, _add(prev, increment), 1)
+    _set_current(state, v.operator, period + 1, {})
+    return period
+
+
+def allocate_to_validator(state: KVStore, v: Validator, reward: DecCoins) -> None:
+    commission = _scale(reward, v.commission_bps, BPS)
+    shared = _sub(reward, commission)
+    period, current = get_current(state, v.operator)
+    _set_current(state, v.operator, period, _add(current, shared))
+    _put(state, k.COMMISSION + v.operator, _add(get_commission(state, v.operator), commission))
+    _put(state, k.OUTSTANDING + v.operator, _add(get_outstanding(state, v.operator), reward))
+
+
+def record_slash(state: KVStore, v: Validator, height: int, fraction_num: int, fraction_den: int) -> None:
+    """Before a slash changes v.tokens: end the period and remember the fraction (for F1)."""
+    ended = increment_period(state, v)
+    _ref(state, v.operator, ended, +1)
+    p = k.SLASH_EVENT + v.operator + k.u64(height)
+    seq = sum(1 for _ in state.iterate(p, prefix_end(p)))
+    state.set(p + k.u64(seq), k.u64(ended) + json.dumps([str(fraction_num), str(fraction_den)]).encode())
+
+
+def _slash_events(state: KVReader, op: bytes, after_height: int, upto_height: int) -> list[tuple[int, int, int]]:
+    start = k.SLASH_EVENT + op + k.u64(after_height + 1)
+    end = k.SLASH_EVENT + op + k.u64(upto_height + 1)
+    out = []
+    for _, raw in state.iterate(start, end):
+        num, den = json.loads(raw[8:])
+        out.append((int.from_bytes(raw[:8], "big"), int(num), int(den)))
+    return out
+
+
+# --- delegations ----------------------------------------------------------------------------------
+
+
+def _get_start(state: KVReader, delegator: bytes, op: bytes) -> tuple[int, int, int] | None:
+    raw = state.get(k.STARTING_INFO + delegator + op)
+    if raw is None:
+        return None
+    return int.from_bytes(raw[:8], "big"), int(raw[16:].decode()), int.from_bytes(raw[8:16], "big")
+
+
+def init_delegation(state: KVStore, v: Validator, delegator: bytes, stake_tokens: int, height: int) -> None:
+    """After a delegation is created or changed: it earns from the period after the current one ends."""
+    ended = increment_period(state, v)
+    _ref(state, v.operator, ended, +1)
+    state.set(k.STARTING_INFO + delegator + v.operator, k.u64(ended) + k.u64(height) + str(stake_tokens).encode())
+
+
+def pending_rewards(state: KVReader, v: Validator, delegator: bytes, height: int, end_ratio: DecCoins,
+                    stake_now: int) -> DecCoins:
+    start = _get_start(state, delegator, v.operator)
+    if start is None:
+        return {}
+    period, stake, start_height = start
+    rewards: DecCoins = {}
+    for ev_period, num, den in _slash_events(state, v.operator, start_height, height):
+        ratio_start, _ = _get_hist(state, v.operator, period)
+        ratio_end, _ = _get_hist(state, v.operator, ev_period)
+        rewards = _add(rewards, {d: (ratio_end.get(d, 0) - ratio_start.get(d, 0)) * stake // DEC
+                                 for d in sorted(ratio_end)})
+        stake -= -((-stake * num) // den) if num else 0  # the slashed share, rounded up: never overpay
+        period = ev_period
+    stake = min(stake, stake_now)  # rounding can leave the recorded stake a unit above the real one
+    ratio_start, _ = _get_hist(state, v.operator, period)
+    rewards = _add(rewards, {d: (end_ratio.get(d, 0) - ratio_start.get(d, 0)) * stake // DEC
+                             for d in sorted(end_ratio)})
+    return {d: a for d, a in rewards.items() if a > 0}
+
+
+def withdraw_rewards(state: KVStore, bank: StakingBank, v: Validator, delegator: bytes, stake_now: int,
+                     height: int) -> list[Coin]:
+    """Pay the delegation's rewards (whole tokens; the fraction goes to the community pool) and end
+    its starting info (the caller re-inits it if the delegation goes on)."""
+    start = _get_start(state, delegator, v.operator)
+    if start is None:
+        return []
+    ended = increment_period(state, v)
+    end_ratio, _ = _get_hist(state, v.operator, ended)
+    rewards = pending_rewards(state, v, delegator, height, end_ratio, stake_now)
+    outstanding = get_outstanding(state, v.operator)
+    rewards = {d: min(a, outstanding.get(d, 0)) for d, a in rewards.items()}
+    _put(state, k.OUTSTANDING + v.operator, _sub(outstanding, rewards))
+    paid = _pay(state, bank, delegator, rewards)
+    _ref(state, v.operator, start[0], -1)
+    state.delete(k.STARTING_INFO + delegator + v.operator)
+    return paid
+
+
+def withdraw_commission(state: KVStore, bank: StakingBank, v: Validator) -> list[Coin]:
+    commission = get_commission(state, v.operator)
+    if not commission:
+        return []
+    _put(state, k.OUTSTANDING + v.operator, _sub(get_outstanding(state, v.operator), commission))
+    state.delete(k.COMMISSION + v.operator)
+    return _pay(state, bank, v.operator, commission)
+
+
+def _pay(state: KVStore, bank: StakingBank, to: bytes, rewards: DecCoins) -> list[Coin]:
+    whole = {d: a // DEC for d, a in rewards.items() if a // DEC}
+    dust = _sub(rewards, {d: a * DEC for d, a in whole.items()})
+    if dust:
+        add_to_community_pool(state, dust)
+    coins = [Coin(d, Amount(whole[d])) for d in sorted(whole)]
+    for c in coins:
+        bank.send(state, DISTRIBUTION, to, c)
+    return coins
+
+
+# --- the per-block step --------------------------------------------------------------------------
+
+
+def issuance(params: PosParams, bonded_tokens: int) -> int:
+    d = params.distribution
+    if d.issuance_per_block:
+        return d.issuance_per_block
+    return bonded_tokens * d.inflation_bps // (BPS * d.blocks_per_year)
+
+
+def allocate(state: KVStore, bank: StakingBank, params: PosParams, collected: Mapping[str, int],
+             voters: list[tuple[Validator, int]], proposer: Validator | None) -> None:
+    """Split `collected` (whole tokens, already in the distribution account) among the voters of
+    the last commit by power: proposer bonus, community tax, the rest by power; dust to the pool."""
+    total: DecCoins = {d: a * DEC for d, a in collected.items() if a}
+    if not total:
+        return
+    signed_power = sum(p for _, p in voters)
+    if signed_power == 0:
+        add_to_community_pool(state, total)
+        return
+    dist = params.distribution
+    remaining = dict(total)
+    if proposer is not None and dist.proposer_bonus_bps:
+        bonus = _scale(total, dist.proposer_bonus_bps, BPS)
+        allocate_to_validator(state, proposer, bonus)
+        remaining = _sub(remaining, bonus)
+    share_bps = BPS - dist.community_tax_bps - (dist.proposer_bonus_bps if proposer is not None else 0)
+    for v, power in voters:
+        reward = _scale(total, share_bps * power, BPS * signed_power)
+        if reward:
+            allocate_to_validator(state, v, reward)
+            remaining = _sub(remaining, reward)
+    add_to_community_pool(state, remaining)  # the community tax and every rounding remainder
