@@ -449,6 +449,7 @@ def up(
         except GenesisToolError:
             _remove(root)
             raise
+        enable_testnet_snapshots(net)
         procs = Processes(net)
     write_client_config(net)
     start_height = max((_stored_height(n) for n in net.nodes), default=0)
@@ -464,6 +465,20 @@ def up(
     out.write(f"testnet up: all {len(net.nodes)} validators committed {what} {elapsed:.1f}s after start\n")
     _print_summary(net, out)
     return 0
+
+
+# Every testnet node takes a state-sync snapshot every this many heights and keeps two, so that a
+# node can join by state sync (docs/STATESYNC.md).
+TESTNET_SNAPSHOT_INTERVAL = 100
+TESTNET_SNAPSHOT_KEEP = 2
+
+
+def enable_testnet_snapshots(net: Network, interval: int = TESTNET_SNAPSHOT_INTERVAL,
+                             keep_recent: int = TESTNET_SNAPSHOT_KEEP) -> None:
+    from sidechain.config import NodeHome, set_snapshots
+
+    for n in net.nodes:
+        set_snapshots(NodeHome(n.home).app_config, interval, keep_recent)
 
 
 def _stored_height(n: NodeInfo) -> int:

@@ -38,6 +38,10 @@ class AppConfig:
     # The store's Merkle tree: "native" (C, built by `make install`), "python" (the slow reference
     # implementation) or "auto" (native; a validator refuses to start without it).
     store_tree: str = "auto"
+    # State-sync snapshots (docs/STATESYNC.md): one every `snapshot_interval` heights (0: none), the
+    # newest `snapshot_keep_recent` kept in <home>/data/app/snapshots.
+    snapshot_interval: int = 0
+    snapshot_keep_recent: int = 2
 
     def validate(self) -> None:
         if self.abci_transport not in TRANSPORTS:
@@ -54,6 +58,11 @@ class AppConfig:
             raise ConfigError(f"store.tree must be one of {', '.join(TREE_IMPLS)}, not {self.store_tree!r}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log.level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if self.snapshot_interval < 0:
+            raise ConfigError(f"statesync.snapshot_interval must be 0 (no snapshots) or a number of heights, "
+                              f"not {self.snapshot_interval}")
+        if self.snapshot_keep_recent < 1:
+            raise ConfigError(f"statesync.snapshot_keep_recent must be at least 1, not {self.snapshot_keep_recent}")
 
     def to_toml(self) -> str:
         doc: dict[str, Any] = {
@@ -66,11 +75,15 @@ class AppConfig:
             "log": {"level": self.log_level},
             "cometbft": {"binary": self.cometbft_binary},
             "store": {"tree": self.store_tree},
+            "statesync": {"snapshot_interval": self.snapshot_interval,
+                          "snapshot_keep_recent": self.snapshot_keep_recent},
         }
         header = (
             "# Sidechain application config.\n"
             "# abci.transport must match `abci` in config.toml (socket or grpc), and abci.address its `proxy_app`.\n"
-            "# Everything listens on 127.0.0.1 unless you change it here.\n\n"
+            "# Everything listens on 127.0.0.1 unless you change it here.\n"
+            "# statesync.snapshot_interval: take a state-sync snapshot every N heights (0: never); the newest\n"
+            "# snapshot_keep_recent are kept and served to joining nodes (docs/STATESYNC.md).\n\n"
         )
         return header + tomli_w.dumps(doc)
 
@@ -94,6 +107,8 @@ def load_config(path: Path) -> AppConfig:
             log_level=str(raw.get("log", {}).get("level", "info")),
             cometbft_binary=str(raw.get("cometbft", {}).get("binary", "")),
             store_tree=str(raw.get("store", {}).get("tree", "auto")),
+            snapshot_interval=_int(raw.get("statesync", {}), "snapshot_interval", 0),
+            snapshot_keep_recent=_int(raw.get("statesync", {}), "snapshot_keep_recent", 2),
         )
     except (TypeError, ValueError, AttributeError) as e:
         raise ConfigError(f"{path}: {e}") from None
@@ -102,6 +117,22 @@ def load_config(path: Path) -> AppConfig:
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     return cfg
+
+
+def _int(section: Any, name: str, default: int) -> int:
+    value = section.get(name, default)
+    if type(value) is not int:
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    return value
+
+
+def set_snapshots(path: Path, interval: int, keep_recent: int) -> None:
+    """Turn state-sync snapshots on (or off, interval 0) in the app config at `path`."""
+    import dataclasses
+
+    cfg = dataclasses.replace(load_config(path), snapshot_interval=interval, snapshot_keep_recent=keep_recent)
+    cfg.validate()
+    path.write_text(cfg.to_toml())
 
 
 @dataclass(frozen=True)

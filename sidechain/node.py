@@ -138,7 +138,20 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
     gc.collect()
     gc.freeze()
     served: ApplicationAPI = app if wrap_app is None else wrap_app(app)
-    adapter = Adapter(served, on_commit=BlockPrinter(metrics), observe=metrics.observe if metrics else None)
+    on_commit: Callable[[b.CommitResult], None] = BlockPrinter(metrics)
+    snapshots = None
+    if cfg.snapshot_interval:
+        from sidechain.snapshots import SnapshotManager
+
+        snapshots = SnapshotManager(home.app_data / "snapshots", cfg.snapshot_interval, cfg.snapshot_keep_recent)
+        app.enable_snapshots(snapshots)
+        printer = on_commit
+
+        def on_commit(res: b.CommitResult) -> None:  # right after Commit, before the next block
+            printer(res)
+            app.snapshot_after_commit()
+
+    adapter = Adapter(served, on_commit=on_commit, observe=metrics.observe if metrics else None)
     if metrics is not None:
         try:
             metrics.serve(cfg.metrics_address)
@@ -199,6 +212,8 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
         await server.stop()
     else:
         server.stop()
+    if snapshots is not None:
+        snapshots.stop()  # its view reads the database: finish before closing it
     app.close()
     return outcome
 
