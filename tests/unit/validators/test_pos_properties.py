@@ -54,7 +54,8 @@ def _tx(c: PosChain, act: tuple) -> tuple[bytes | None, list[b.Misbehavior], int
         cons = validator_keys(i).consensus_address
         member = [m for m in vs.members if hashlib.sha256(m.consensus_pubkey).digest()[:20] == cons]
         power = member[0].power if member else 1
-        return None, [b.Misbehavior(b.MISBEHAVIOR_DUPLICATE_VOTE, b.Validator(cons, power), h, c.time_ns, 100)], 1, set()
+        ev = b.Misbehavior(b.MISBEHAVIOR_DUPLICATE_VOTE, b.Validator(cons, power), h, c.time_ns, 100)
+        return None, [ev], 1, set()
     if kind == "delegate":
         d = delegator_key(act[1])
         return c.tx(d, "staking.MsgDelegate", pb.MsgDelegate(delegator=addr_of(d), validator=_operator(act[2], c),
