@@ -184,7 +184,7 @@ def guardian_sign_cmd(
     _emit(output, payload, text + (f" -> {out}" if out else "\n" + json.dumps(payload, indent=2)))
 
 
-@guardian_group.command("submit")
+@guardian_group.command("submit", short_help="Collect signatures past the threshold, then call setGuardian.")
 @rpc_option
 @contract_option
 @click.option("--valset", "valset_file", required=True, type=click.Path(path_type=Path), help="current valset JSON")

@@ -193,7 +193,7 @@ def params(cc: ClientContext) -> None:
     cc.emit(data, json.dumps(data, indent=2))
 
 
-@query.command("denoms")
+@query.command("denoms", short_help="The denoms this chain knows (fees, staking, supply).")
 @client_command
 def denoms(cc: ClientContext) -> None:
     """The denoms this chain knows: fee denoms, the staking denom, and every denom with a supply."""

@@ -125,7 +125,7 @@ def _read_mnemonic(file: Path | None) -> str:
     return kr.normalize_mnemonic(text)
 
 
-@keys.command("add")
+@keys.command("add", short_help="Create a key from a new recovery phrase, or --recover one.")
 @click.argument("name")
 @click.option("--recover", is_flag=True, help="Restore the key from its recovery phrase (BIP-39 words).")
 @_mnemonic_option
@@ -251,7 +251,7 @@ def delete(name: str, yes: bool, home: Path, output: str) -> None:
     _emit(output, {"deleted": name}, f"deleted key {name!r}")
 
 
-@keys.command("export")
+@keys.command("export", short_help="Export a key, encrypted (or as raw hex with --unsafe-hex).")
 @click.argument("name")
 @click.option("--unsafe-hex", is_flag=True, help="Print the UNENCRYPTED private key seed as hex.")
 @click.option("--yes", "-y", is_flag=True, help="With --unsafe-hex: do not ask for confirmation.")
@@ -289,7 +289,7 @@ def export(
     _emit(output, {"name": name, "armor": armor}, armor.rstrip("\n"))
 
 
-@keys.command("import")
+@keys.command("import", short_help="Import an exported key, or a hex seed with --hex.")
 @click.argument("name")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option(

@@ -54,8 +54,9 @@ def test_slip10_ed25519_published_vectors() -> None:
 def test_bip39_seed_and_bridge_path_match_published_values() -> None:
     # BIP-39 vector (trezor's list): all-zero 256-bit entropy, passphrase "TREZOR".
     assert kr.mnemonic_seed(ZERO_24, "TREZOR").hex().startswith("bda85446c68413707090a52022edd26a1c946229")
-    assert Account.from_key(kr.bridge_key_from_mnemonic(DEV_12)).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-    assert Account.from_key(kr.bridge_key_from_mnemonic(DEV_12, 1)).address == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    first, second = (Account.from_key(kr.bridge_key_from_mnemonic(DEV_12, i)).address for i in (0, 1))
+    assert first == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    assert second == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 
 def test_the_same_words_give_the_same_account_in_every_version() -> None:
