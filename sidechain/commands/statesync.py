@@ -91,7 +91,7 @@ def write_statesync(home: Path, tp: TrustPoint) -> Path:
     return path
 
 
-@click.command("statesync-config")
+@click.command("statesync-config", short_help="Write CometBFT's [statesync] section to join from a snapshot.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The joining node's home (made by `sidechain init`, with the chain's genesis).")
 @click.option("--from", "sources", multiple=True, required=True, metavar="URL",
