@@ -71,7 +71,8 @@ def _name(j: SignedJoin) -> str:
 
 
 def check_joins(chain_id: str, joins: Sequence[SignedJoin]) -> None:
-    """Every join is for `chain_id`; no two claim one validator key, moniker, node, operator or address."""
+    """Every join is for `chain_id`; no two claim one validator key, moniker, node, operator, p2p
+    address or bridge address."""
     if not CHAIN_ID_RE.match(chain_id):
         raise CollectError(f"chain id {chain_id!r} must be 1-49 letters, digits, '.', '_' or '-'")
     if not joins:
@@ -82,6 +83,7 @@ def check_joins(chain_id: str, joins: Sequence[SignedJoin]) -> None:
         "node id": {},
         "operator": {},
         "p2p address": {},
+        "bridge address": {},
     }
     for j in joins:
         b = j.body
@@ -105,6 +107,7 @@ def check_joins(chain_id: str, joins: Sequence[SignedJoin]) -> None:
             ("node id", b.node_id),
             ("operator", b.operator),
             ("p2p address", b.p2p_address),
+            ("bridge address", b.bridge_address),
         ):
             other = unique[what].get(value)
             if other is not None:

@@ -43,6 +43,7 @@ from genesis.keys import ValidatorKey, verify_signature
 from genesis.spec import CHAIN_ID_RE, MONIKER_RE
 from sidechain.errors import SidechainError
 from sidechain.types import bech32_decode
+from validators.bridgekey import verify_bridge_proof
 
 JOIN_TYPE = "sidechain/genesis-join"
 JOIN_VERSION = 2
@@ -211,6 +212,11 @@ def join_from_json(obj: object, address_prefix: str = "side", source: str = "") 
             f"bad signature: the body was not signed by validator key {body.pub_key_b64} "
             "(altered after signing, or signed by another key)"
         )
+    try:  # the check InitChain makes, here where the file can still be named
+        verify_bridge_proof(body.chain_id, bech32_decode(body.operator, address_prefix),
+                            bytes.fromhex(body.bridge_address[2:]), bytes.fromhex(body.bridge_key_proof[2:]))
+    except SidechainError as e:
+        raise JoinFileError(f"body.bridge_key_proof: {e}") from None
     return SignedJoin(body, sig, source)
 
 

@@ -37,6 +37,7 @@ from sidechain.errors import SidechainError
 from sidechain.module import CHAIN
 from sidechain.types import Coin, bech32_decode, coins_str, parse_coins
 from validators.genesis import MAX_TOTAL_VOTING_POWER
+from validators.params import PosParams
 
 CHAIN_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,48}$")
 # Monikers become key names, directory-free labels and log prefixes: keep them simple.
@@ -289,6 +290,12 @@ class NetworkSpec:
             raise SpecError("validators: a network needs at least one validator")
         names: dict[str, str] = {}
         total = 0
+        try:  # the bond denom and power reduction this network's staking params give
+            staking = PosParams.from_json(self.params.module("staking"), "params.staking",
+                                          self.params.address_prefix).staking
+        except SidechainError as e:
+            raise SpecError(str(e)) from None
+        denom, reduction = staking.bond_denom, staking.power_reduction
         for i, v in enumerate(self.validators):
             p = f"validators[{i}]"
             if not MONIKER_RE.match(v.moniker):
@@ -298,13 +305,16 @@ class NetworkSpec:
             names[v.moniker] = p
             if not 0 < v.stake <= MAX_STAKE:
                 raise SpecError(f"{p}.stake must be in [1, 10^60], got {v.stake}")
-            held = sum(int(c.amount) for c in v.operator_coins if c.denom == "stake")
+            if v.stake < reduction:
+                raise SpecError(f"{p}.stake {v.stake} is less than one unit of power ({reduction}); a validator "
+                                "needs at least power_reduction staked")
+            held = sum(int(c.amount) for c in v.operator_coins if c.denom == denom)
             if held < v.stake:
-                raise SpecError(f"{p}: operator_coins hold {held}stake, less than the stake {v.stake} it bonds")
-            total += v.stake // 1_000_000
+                raise SpecError(f"{p}: operator_coins hold {held}{denom}, less than the stake {v.stake} it bonds")
+            total += v.stake // reduction
         if total > MAX_TOTAL_VOTING_POWER:
             raise SpecError(
-                f"validators: total stake {total} exceeds CometBFT's maximum total power "
+                f"validators: total power {total} exceeds CometBFT's maximum total power "
                 f"{MAX_TOTAL_VOTING_POWER}"
             )
         for i, a in enumerate(self.accounts):

@@ -15,11 +15,12 @@ from genesis.spec import ConsensusParams, GenesisParams
 from sidechain.auth.genesis import AuthGenesis
 from sidechain.bank.genesis import BankGenesis
 from sidechain.cli import cli
-from sidechain.types import parse_coins
-from tests.unit.genesis.conftest import CHAIN, make_join, operator
-from validators.genesis import parse_validators
+from sidechain.module import CHAIN as MODULES
+from sidechain.store import CacheKV, MemoryBackend
+from sidechain.types import bech32_decode, parse_coins
+from tests.unit.genesis.conftest import CHAIN, POWER, make_join, operator
 
-OP_COINS = parse_coins("1000stake")
+OP_COINS = parse_coins("1000000000stake")
 
 
 def test_genesis_document() -> None:
@@ -34,9 +35,21 @@ def test_genesis_document() -> None:
     assert g["validators"] == []  # the app's InitChain answer holds the set
     app = g["app_state"]
     assert isinstance(app, dict)
-    vals = parse_validators(app["validators"])
-    assert [(v.name, v.power) for v in vals] == [("val0", 100), ("val1", 101), ("val2", 102)]
-    assert [v.pub_key for v in vals] == [j.body.pub_key for j in joins]
+    genesis = MODULES.parse_genesis(app)
+    vals = dict(genesis.sections)["staking"].validators
+    assert [(v.moniker, v.self_delegation) for v in vals] == [
+        ("val0", 100 * POWER), ("val1", 101 * POWER), ("val2", 102 * POWER)
+    ]
+    assert [v.consensus_pubkey for v in vals] == [j.body.pub_key for j in joins]
+    assert [v.operator for v in vals] == [bech32_decode(operator(i), "side") for i in range(3)]
+    assert ["0x" + v.bridge_address.hex() for v in vals] == [j.body.bridge_address for j in joins]
+    assert ["0x" + v.bridge_key_proof.hex() for v in vals] == [j.body.bridge_key_proof for j in joins]
+    assert [v.commission_bps for v in vals] == [1000] * 3
+    # InitChain bonds each self-delegation and answers with the set: power = stake // power_reduction.
+    updates = MODULES.init_genesis(CacheKV(MemoryBackend()), genesis, CHAIN)
+    assert sorted((u.pub_key, u.power) for u in updates) == sorted(
+        (j.body.pub_key, 100 + i) for i, j in enumerate(joins)
+    )
     cp = g["consensus_params"]
     assert cp == {
         "block": {"max_bytes": "4194304", "max_gas": "-1"},
@@ -54,8 +67,8 @@ def test_genesis_document() -> None:
     balances = {b["address"]: b["coins"] for b in app["bank"]["balances"]}
     assert balances[operator(9)] == [{"denom": "l1/eth", "amount": "7"}, {"denom": "stake", "amount": "500"}]
     for i in range(3):
-        assert balances[operator(i)] == [{"denom": "stake", "amount": "1000"}]
-    assert [(c.denom, int(c.amount)) for c in bank.supply] == [("l1/eth", 7), ("stake", 3500)]
+        assert balances[operator(i)] == [{"denom": "stake", "amount": "1000000000"}]
+    assert [(c.denom, int(c.amount)) for c in bank.supply] == [("l1/eth", 7), ("stake", 3 * 10**9 + 500)]
     assert (
         persistent_peers(joins, exclude_node_id=joins[1].body.node_id)
         == f"{joins[0].body.peer},{joins[2].body.peer}"
@@ -63,12 +76,21 @@ def test_genesis_document() -> None:
 
 
 def test_an_operator_funded_by_the_accounts_keeps_that_balance() -> None:
-    g = assemble_genesis(
-        CHAIN, [make_join(0)], [Funding(operator(0), parse_coins("3stake"))], GenesisParams(), OP_COINS
-    )
+    coins = parse_coins(f"{100 * POWER + 3}stake")
+    g = assemble_genesis(CHAIN, [make_join(0)], [Funding(operator(0), coins)], GenesisParams(), OP_COINS)
     assert g["app_state"]["bank"]["balances"] == [  # type: ignore[index]
-        {"address": operator(0), "coins": [{"denom": "stake", "amount": "3"}]}
+        {"address": operator(0), "coins": [{"denom": "stake", "amount": str(100 * POWER + 3)}]}
     ]
+
+
+def test_an_operator_funded_with_less_than_its_stake_is_refused() -> None:
+    short = Funding(operator(0), parse_coins(f"{100 * POWER - 1}stake"))
+    with pytest.raises(
+        CollectError, match=r"app_state.staking.validators\[0\]: the operator holds 99999999stake .* less than"
+    ):
+        assemble_genesis(CHAIN, [make_join(0)], [short], GenesisParams(), OP_COINS)
+    with pytest.raises(CollectError, match=r"app_state.staking.validators\[0\]: the operator holds 0stake"):
+        assemble_genesis(CHAIN, [make_join(0)], [], GenesisParams(), ())  # operators left unfunded
 
 
 def test_custom_consensus_params_and_prefix() -> None:
@@ -113,7 +135,14 @@ REFUSALS = [
     ),
     ("same operator", lambda: [make_join(0), make_join(1, operator=operator(0))], "operator side1.* both"),
     ("same p2p address", lambda: [make_join(0), make_join(1, p2p_address="127.0.0.1:26601")], "p2p address"),
+    (
+        "same bridge address",
+        lambda: [make_join(0), make_join(1, bridge_address=make_join(0).body.bridge_address,
+                                         bridge_key_proof=make_join(0).body.bridge_key_proof)],
+        "bridge address 0x[0-9a-f]{40} is used by both",
+    ),
     ("other chain", lambda: [make_join(0), make_join(1, chain_id="other-1")], "made for chain 'other-1'"),
+    ("stake below one unit of power", lambda: [make_join(0, stake=POWER - 1)], "less than one unit of power"),
     ("nothing", lambda: [], "no join files given"),
 ]
 
@@ -144,7 +173,7 @@ def test_cli_collect_writes_genesis_and_peers(tmp_path: Path, write_join: Callab
     assert code == 0, err
     assert "4 validators (total power 406), 1 funded accounts, operators get 1000000000stake" in out
     g = json.loads((tmp_path / "genesis.json").read_text())
-    assert len(g["app_state"]["validators"]) == 4 and len(g["app_state"]["bank"]["balances"]) == 5
+    assert len(g["app_state"]["staking"]["validators"]) == 4 and len(g["app_state"]["bank"]["balances"]) == 5
     assert (tmp_path / "peers").read_text().strip() == ",".join(make_join(i).body.peer for i in range(4))
 
 
@@ -153,8 +182,8 @@ def _cli_cases(write_join: Callable[..., Path]) -> list[tuple[list[Path], list[s
     unsigned = make_join(2).to_json()
     del unsigned["signature"]
     tampered = make_join(2).to_json()
-    tampered["body"]["stake"] = "999"  # type: ignore[index]
-    conflict = write_join("conflict.json", make_join(0, stake=7).to_json())
+    tampered["body"]["stake"] = "999000000"  # type: ignore[index]
+    conflict = write_join("conflict.json", make_join(0, stake=7 * POWER).to_json())
     dup_acc = write_join(
         "acc.json", [{"address": operator(9), "coins": "1stake"}, {"address": operator(9), "coins": "2stake"}]
     )

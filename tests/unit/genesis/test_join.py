@@ -19,15 +19,17 @@ from tests.unit.genesis.conftest import key, make_join
 def test_round_trip_and_what_is_signed() -> None:
     j = make_join(0)
     doc = j.to_json()
-    assert doc["type"] == "sidechain/genesis-join" and doc["version"] == 1
+    assert doc["type"] == "sidechain/genesis-join" and doc["version"] == 2
     parsed = join_from_json(json.loads(json.dumps(doc)))
     assert parsed.body == j.body and parsed.signature == j.signature
     # The signed message: the domain, then the body as canonical JSON (sorted keys, no spaces).
     msg = j.body.sign_bytes()
     assert msg == SIGN_DOMAIN + canonical_json(doc["body"])
     assert (
-        msg.startswith(b"sidechain/genesis-join/v1\n")
-        and b'"chain_id":"unit-chain-1","moniker":"val0"' in msg
+        msg.startswith(b"sidechain/genesis-join/v2\n")
+        and b'"chain_id":"unit-chain-1","commission_bps":"1000","moniker":"val0"' in msg
+        and f'"bridge_key_proof":"{j.body.bridge_key_proof}"'.encode() in msg
+        and b'"stake":"100000000"' in msg
     )
     ValidatorKey(key("val0")).signing_key.verify_key.verify(msg, j.signature)
     assert j.body.peer == f"{j.body.node_id}@127.0.0.1:26601"
@@ -73,13 +75,15 @@ CASES: list[tuple[str, object, str]] = [
     ("bad JSON", "{not json", "not valid JSON"),
     ("not an object", "[1, 2]", "not a join file: expected a JSON object"),
     ("wrong type", _set(type="cosmos/gentx"), 'not a join file: "type" must be'),
-    ("wrong version", _set(version=2), "unsupported join file version 2"),
+    ("old version", _set(version=1), "unsupported join file version 1 (this tool reads 2)"),
     ("no signature", _set(signature=None), "unsigned: no signature"),
     ("empty signature", _set(signature=""), "unsigned: no signature"),
     ("signature not base64", _set(signature="%%%"), "signature: expected a base64 ed25519 signature"),
     ("short signature", _set(signature=base64.b64encode(b"x" * 10).decode()), "64 bytes"),
     ("stake altered after signing", _doc(stake="1000000"), "bad signature"),
     ("operator altered after signing", _doc(operator=make_join(1).body.operator), "bad signature"),
+    ("bridge address altered after signing", _doc(bridge_address=make_join(1).body.bridge_address), "bad signature"),
+    ("commission altered after signing", _doc(commission_bps="500"), "bad signature"),
     ("signed by another key", _signed_by_other_key(), "bad signature"),
     ("unknown top-level field", _set(extra=1), "unknown field(s) extra"),
     ("missing field", _resigned(node_id=None), "missing field(s) node_id"),
@@ -90,6 +94,22 @@ CASES: list[tuple[str, object, str]] = [
     ("bad chain id", _resigned(chain_id="bad chain"), "body.chain_id"),
     ("bad moniker", _resigned(moniker="two words"), "body.moniker"),
     ("bad pub key", _resigned(pub_key="AAAA"), "body.pub_key"),
+    ("short bridge address", _resigned(bridge_address="0x" + "ab" * 19), "body.bridge_address"),
+    ("uppercase bridge address", _resigned(bridge_address="0x" + "AB" * 20), "body.bridge_address"),
+    ("short bridge proof", _resigned(bridge_key_proof="0x" + "01" * 64), "body.bridge_key_proof"),
+    ("bridge proof without 0x", _resigned(bridge_key_proof="01" * 65), "body.bridge_key_proof"),
+    (
+        "bridge proof for another operator",
+        _resigned(bridge_key_proof=make_join(1).body.bridge_key_proof),
+        "body.bridge_key_proof: the bridge key proof was made by 0x",
+    ),
+    (
+        "bridge proof for another chain",
+        _resigned(bridge_key_proof=make_join(0, chain_id="other-1").body.bridge_key_proof),
+        "body.bridge_key_proof: the bridge key proof was made by 0x",
+    ),
+    ("commission over 100%", _resigned(commission_bps="10001"), "body.commission_bps"),
+    ("negative commission", _resigned(commission_bps="-1"), "body.commission_bps"),
     (
         "operator of another prefix",
         _resigned(operator="cosmos1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xu"),

@@ -23,8 +23,8 @@ from genesis.spec import (
 BASE: dict[str, Any] = {
     "chain_id": "spec-net-1",
     "validators": [
-        {"moniker": "a", "stake": "10"},
-        {"moniker": "b", "stake": 20, "operator_coins": "5stake"},
+        {"moniker": "a", "stake": "10000000"},
+        {"moniker": "b", "stake": 20_000_000, "operator_coins": "25000000stake"},
     ],
     "accounts": [
         {"name": "alice", "coins": "100stake"},
@@ -38,7 +38,8 @@ BASE: dict[str, Any] = {
 def test_default_spec() -> None:
     s = default_spec(4)
     assert [v.moniker for v in s.validators] == ["val0", "val1", "val2", "val3"]
-    assert {v.stake for v in s.validators} == {100}
+    assert {v.stake for v in s.validators} == {100_000_000}  # 100 units of power each
+    assert {str(c) for v in s.validators for c in v.operator_coins} == {"1000000000stake"}
     assert [a.name for a in s.accounts] == ["alice", "bob"]
     assert s.params.consensus.vote_extensions_enable_height == 1
     assert s.params.consensus.block_max_bytes == 4 * 1024 * 1024
@@ -49,9 +50,9 @@ def test_default_spec() -> None:
 
 def test_from_json_and_round_trip() -> None:
     s = NetworkSpec.from_json(BASE)
-    assert [(v.moniker, v.stake) for v in s.validators] == [("a", 10), ("b", 20)]
+    assert [(v.moniker, v.stake) for v in s.validators] == [("a", 10_000_000), ("b", 20_000_000)]
     assert str(s.validators[0].operator_coins[0]) == "1000000000stake"
-    assert str(s.validators[1].operator_coins[0]) == "5stake"
+    assert str(s.validators[1].operator_coins[0]) == "25000000stake"
     assert (
         s.params.consensus.block_max_bytes == 2097152
         and s.params.consensus.vote_extensions_enable_height == 2
@@ -82,7 +83,23 @@ REFUSALS = [
     ("validators.1.moniker", "a", r"validators\[1\].moniker 'a' is already used by validators\[0\]"),
     ("validators.0.moniker", "has space", "moniker 'has space'"),
     ("validators.0.stake", "0", r"validators\[0\].stake: expected an integer in \[1,"),
-    ("validators.0.stake", 2**62, r"validators\[0\].stake"),
+    ("validators.0.stake", 10**61, r"validators\[0\].stake: expected an integer in \[1,"),
+    ("validators.0.stake", "999999", r"validators\[0\].stake 999999 is less than one unit of power \(1000000\)"),
+    (
+        "validators.1.operator_coins",
+        "19999999stake,50000000l1/eth",
+        r"validators\[1\]: operator_coins hold 19999999stake, less than the stake 20000000",
+    ),
+    (
+        "params.staking.staking.power_reduction",
+        "100000000",
+        r"validators\[0\].stake 10000000 is less than one unit of power \(100000000\)",
+    ),
+    (
+        "params.staking.staking.bond_denom",
+        "ustake",
+        r"validators\[0\]: operator_coins hold 0ustake, less than the stake",
+    ),
     ("validators.0.power", 5, "unknown field"),
     ("validators.0.operator_coins", "ten", r"validators\[0\].operator_coins: invalid coin"),
     ("accounts.0.name", "a", r"accounts\[0\].name 'a' is already used by validators\[0\]"),
