@@ -39,7 +39,9 @@ from .tree import new_tree
 
 FORMAT = 1
 COMPRESSION = "zlib"
-ZLIB_LEVEL = 3  # measured (make bench-statesync): most of level 6's ratio on state data at ~2x the speed
+# On 100k bank balances (4 MB of payload): level 1 -> 62.3% in 90 ms, 3 -> 62.9% in 100 ms, 6 -> 61.6% in
+# 159 ms, 9 -> 61.3% in 781 ms. State is mostly hashes: a higher level buys ~1% for 2-9x the time.
+ZLIB_LEVEL = 1
 MAX_CHUNK_BYTES = 10 * 1024 * 1024
 # zlib expands incompressible input by at most ~0.03% + 13 bytes (deflateBound): 64 KiB of headroom
 # keeps a compressed chunk under MAX_CHUNK_BYTES whatever the data.

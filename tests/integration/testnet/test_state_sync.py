@@ -19,6 +19,7 @@ from genesis.home import init_validator_home, install_genesis
 from genesis.testkeys import TEST_PASSPHRASE
 from genesis.testnet import enable_testnet_snapshots
 from sidechain.bank.msgs import MsgSend
+from sidechain.client import NodeClient
 from sidechain.keyring import Keyring
 from sidechain.tx import build_signed_tx
 from sidechain.types import Amount, Coin, address_of_pubkey, bech32_address
@@ -46,11 +47,20 @@ class Transfers(threading.Thread):
         self.recipients: list[str] = []
         self.sent = 0
 
+        self.client = NodeClient(self.url)
+        self.error: Exception | None = None
+
     def _sequence(self) -> int:
-        res = rpc(self.url, "abci_query", path=f"/account/{self.sender}")["response"]
-        return int(json.loads(base64.b64decode(res["value"])).get("sequence", 0)) if res.get("value") else 0
+        r = self.client.query(f"/account/{self.sender}")
+        return int(r.json().get("sequence", 0)) if r.code == 0 else 0
 
     def run(self) -> None:
+        try:
+            self._send()
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def _send(self) -> None:
         seq = self._sequence()
         frm = address_of_pubkey(bytes(self.key.verify_key))
         while not self.stop_event.is_set():
@@ -59,10 +69,7 @@ class Transfers(threading.Thread):
                 to = bech32_address(to_raw, "side")
                 msg = MsgSend(frm, to_raw, (Coin("stake", Amount(1000 + self.sent)),)).to_proto()
                 tx = build_signed_tx(self.key, self.chain_id, [msg], seq, Coin("stake", Amount(1)))
-                try:
-                    res = rpc(self.url, "broadcast_tx_sync", tx=base64.b64encode(tx).decode())
-                except (OSError, RuntimeError):
-                    break
+                res = self.client.rpc("broadcast_tx_sync", tx=base64.b64encode(tx).decode())
                 if int(res.get("code", 0)) == 0:
                     seq += 1
                     self.sent += 1
@@ -101,7 +108,7 @@ def test_a_fifth_node_joins_by_state_sync(tn: TestNetwork, tmp_path: Path) -> No
     finally:
         sender.stop_event.set()
         sender.join(10)
-    assert sender.sent >= 100, f"only {sender.sent} transfers went through"
+    assert sender.error is None and sender.sent >= 100, f"{sender.sent} transfers went through; {sender.error}"
     # Every validator has snapshots of the last three multiples of INTERVAL.
     snaps = sorted(p.name for p in (tn.net.nodes[0].home / "data" / "app" / "snapshots").iterdir())
     assert len(snaps) == 3 and all(int(s) % INTERVAL == 0 for s in snaps), snaps
@@ -124,7 +131,7 @@ def test_a_fifth_node_joins_by_state_sync(tn: TestNetwork, tmp_path: Path) -> No
         restored = int(applog.split("state sync: restored height ")[1].split(",")[0])
         assert restored % INTERVAL == 0 and restored >= TARGET - 2 * INTERVAL
         # it joined from the snapshot: no block below the snapshot height is in its store
-        with pytest.raises(RuntimeError):
+        with pytest.raises((RuntimeError, OSError)):  # CometBFT answers HTTP 500: height not available
             rpc(joiner.rpc_url, "block", height=restored - 10)
         # it keeps up, and agrees on block and app hash at every height after the snapshot
         joiner.wait_height(tip + 10, timeout=60)
