@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from sidechain.client import HOW_TO_PICK_NODE, ClientError, NodeClient
+from sidechain.client import HOW_TO_PICK_NODE, ClientError, NodeClient, normalize_node_url
 from sidechain.cometbft import CometBFTError, set_toml_values, toml_str
 from sidechain.commands.common import CommandError
 from sidechain.config import NodeHome
@@ -44,12 +44,16 @@ def _block_hash(client: NodeClient, height: int) -> str:
 def trust_point(sources: list[str], offset: int, trust_period: str) -> TrustPoint:
     """A height `offset` blocks below the first source's latest, its block hash, and every source
     (at least two: CometBFT's light client needs a primary and a witness) agreeing on that hash."""
-    if len(set(sources)) < 2:
+    try:
+        urls = [normalize_node_url(s) for s in sources]
+    except ClientError as e:
+        raise StateSyncConfigError(f"--from: {e.message}") from None
+    if len(set(urls)) < 2:
         raise StateSyncConfigError("state sync needs two different RPC servers (a primary and a witness): "
                                    "give --from twice, e.g. --from http://a:26657 --from http://b:26657")
     if offset < 0:
         raise StateSyncConfigError(f"--trust-offset must be >= 0, not {offset}")
-    clients = [NodeClient(s, source="--from") for s in sources]
+    clients = [NodeClient(u, source="--from") for u in urls]
     try:
         latest = clients[0].latest_height()
         height = max(1, latest - offset)
