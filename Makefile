@@ -94,6 +94,7 @@ bench-chain: install
 bench-app: install
 	@mkdir -p bench-results
 	$(PY) -m tests.bench.bench_app --out bench-results/bench-app.json
+	$(PY) -m tests.bench.bench_pos --out bench-results/bench-pos.json
 
 # --- run -----------------------------------------------------------------------------------
 

@@ -60,17 +60,63 @@ def _scale(a: Mapping[str, int], num: int, den: int) -> DecCoins:
 
 
 # --- records -------------------------------------------------------------------------------------
+#
+# One record per validator holds what every block touches (so allocating a block's rewards is one
+# read and one write per validator): the current period, the commission rate, and per denom the
+# current period's rewards, the accumulated commission and the outstanding rewards:
+#     period (8 BE) || commission bps (2 BE) || JSON [[denom, current, commission, outstanding], ...]
+
+
+def _get_rec(state: KVReader, op: bytes) -> tuple[int, int, dict[str, list[int]]]:
+    raw = state.get(k.CURRENT_REWARDS + op)
+    if raw is None:
+        return 0, 0, {}
+    rows = json.loads(raw[10:]) if len(raw) > 10 else []
+    return (int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:10], "big"),
+            {r[0]: [int(r[1]), int(r[2]), int(r[3])] for r in rows})
+
+
+def _put_rec(state: KVStore, op: bytes, period: int, rate: int, rows: dict[str, list[int]]) -> None:
+    body = json.dumps([[d, str(r[0]), str(r[1]), str(r[2])] for d in sorted(rows) if any(r := rows[d])],
+                      separators=(",", ":")).encode() if rows else b""
+    state.set(k.CURRENT_REWARDS + op, k.u64(period) + rate.to_bytes(2, "big") + body)
+
+
+def _column(state: KVReader, op: bytes, col: int) -> DecCoins:
+    return {d: r[col] for d, r in sorted(_get_rec(state, op)[2].items()) if r[col]}
 
 
 def get_current(state: KVReader, op: bytes) -> tuple[int, DecCoins]:
-    raw = state.get(k.CURRENT_REWARDS + op)
-    if raw is None:
-        return 0, {}
-    return int.from_bytes(raw[:8], "big"), _dec(raw[8:])
+    period, _, _rows = _get_rec(state, op)
+    return period, _column(state, op, 0)
 
 
-def _set_current(state: KVStore, op: bytes, period: int, rewards: DecCoins) -> None:
-    state.set(k.CURRENT_REWARDS + op, k.u64(period) + _enc(rewards))
+def get_commission(state: KVReader, op: bytes) -> DecCoins:
+    return _column(state, op, 1)
+
+
+def get_outstanding(state: KVReader, op: bytes) -> DecCoins:
+    return _column(state, op, 2)
+
+
+def _update(state: KVStore, op: bytes, col: int, delta: Mapping[str, int], period: int | None = None,
+            reset: bool = False) -> None:
+    """Add `delta` to one column (0 current, 1 commission, 2 outstanding); `reset` zeroes it first."""
+    p, rate, rows = _get_rec(state, op)
+    for r in rows.values():
+        if reset:
+            r[col] = 0
+    for d in sorted(delta):
+        r = rows.setdefault(d, [0, 0, 0])
+        r[col] += delta[d]
+        if r[col] < 0:
+            raise ArithmeticError(f"distribution: {d} would go negative")
+    _put_rec(state, op, p if period is None else period, rate, rows)
+
+
+def set_commission_rate(state: KVStore, op: bytes, rate: int) -> None:
+    p, _, rows = _get_rec(state, op)
+    _put_rec(state, op, p, rate, rows)
 
 
 def _get_hist(state: KVReader, op: bytes, period: int) -> tuple[DecCoins, int]:
@@ -94,14 +140,6 @@ def _ref(state: KVStore, op: bytes, period: int, delta: int) -> None:
         _set_hist(state, op, period, ratio, refs)
 
 
-def get_outstanding(state: KVReader, op: bytes) -> DecCoins:
-    return _dec(state.get(k.OUTSTANDING + op))
-
-
-def get_commission(state: KVReader, op: bytes) -> DecCoins:
-    return _dec(state.get(k.COMMISSION + op))
-
-
 def get_community_pool(state: KVReader) -> DecCoins:
     return _dec(state.get(k.COMMUNITY_POOL))
 
@@ -120,40 +158,42 @@ def add_to_community_pool(state: KVStore, coins: Mapping[str, int]) -> None:
 # --- validator lifecycle ------------------------------------------------------------------------
 
 
-def init_validator(state: KVStore, op: bytes) -> None:
+def init_validator(state: KVStore, op: bytes, commission_bps: int) -> None:
     """A new validator: period 1 starts, period 0 is the zero ratio (referenced by period 1)."""
     _set_hist(state, op, 0, {}, 1)
-    _set_current(state, op, 1, {})
+    _put_rec(state, op, 1, commission_bps, {})
 
 
 def increment_period(state: KVStore, v: Validator) -> int:
     """End the validator's current period; returns the period that ended."""
     period, current = get_current(state, v.operator)
     if v.tokens == 0:  # nobody to pay: the rewards of the period go to the community pool
-        add_to_community_pool(state, current)
-        _put(state, k.OUTSTANDING + v.operator, _sub(get_outstanding(state, v.operator), current))
-        increment = {}
+        increment: DecCoins = {}
+        dust = current
     else:
         increment = {d: current[d] * DEC // v.tokens for d in sorted(current)}
         paid = {d: increment[d] * v.tokens // DEC for d in sorted(increment)}
         dust = _sub(current, paid)  # what rounding the ratio down leaves: to the community pool
-        if dust:
-            add_to_community_pool(state, dust)
-            _put(state, k.OUTSTANDING + v.operator, _sub(get_outstanding(state, v.operator), dust))
+    if dust:
+        add_to_community_pool(state, dust)
+        _update(state, v.operator, 2, {d: -a for d, a in dust.items()})
     prev, _ = _get_hist(state, v.operator, period - 1)
     _ref(state, v.operator, period - 1, -1)
     _set_hist(state, v.operator, period, _add(prev, increment), 1)
-    _set_current(state, v.operator, period + 1, {})
+    _update(state, v.operator, 0, {}, period=period + 1, reset=True)
     return period
 
 
-def allocate_to_validator(state: KVStore, v: Validator, reward: DecCoins) -> None:
-    commission = _scale(reward, v.commission_bps, BPS)
-    shared = _sub(reward, commission)
-    period, current = get_current(state, v.operator)
-    _set_current(state, v.operator, period, _add(current, shared))
-    _put(state, k.COMMISSION + v.operator, _add(get_commission(state, v.operator), commission))
-    _put(state, k.OUTSTANDING + v.operator, _add(get_outstanding(state, v.operator), reward))
+def allocate_to_validator(state: KVStore, op: bytes, reward: Mapping[str, int]) -> None:
+    """One read and one write: the commission at the validator's rate, the rest to its delegators."""
+    period, rate, rows = _get_rec(state, op)
+    for d in sorted(reward):
+        r = rows.setdefault(d, [0, 0, 0])
+        commission = reward[d] * rate // BPS
+        r[0] += reward[d] - commission
+        r[1] += commission
+        r[2] += reward[d]
+    _put_rec(state, op, period, rate, rows)
 
 
 def record_slash(state: KVStore, v: Validator, height: int, fraction_num: int, fraction_den: int) -> None:
@@ -225,7 +265,7 @@ def withdraw_rewards(state: KVStore, bank: StakingBank, v: Validator, delegator:
     rewards = pending_rewards(state, v, delegator, height, end_ratio, stake_now)
     outstanding = get_outstanding(state, v.operator)
     rewards = {d: min(a, outstanding.get(d, 0)) for d, a in rewards.items()}
-    _put(state, k.OUTSTANDING + v.operator, _sub(outstanding, rewards))
+    _update(state, v.operator, 2, {d: -a for d, a in rewards.items()})
     paid = _pay(state, bank, delegator, rewards)
     _ref(state, v.operator, start[0], -1)
     state.delete(k.STARTING_INFO + delegator + v.operator)
@@ -236,8 +276,8 @@ def withdraw_commission(state: KVStore, bank: StakingBank, v: Validator) -> list
     commission = get_commission(state, v.operator)
     if not commission:
         return []
-    _put(state, k.OUTSTANDING + v.operator, _sub(get_outstanding(state, v.operator), commission))
-    state.delete(k.COMMISSION + v.operator)
+    _update(state, v.operator, 2, {d: -a for d, a in commission.items()})
+    _update(state, v.operator, 1, {}, reset=True)
     return _pay(state, bank, v.operator, commission)
 
 
@@ -263,7 +303,7 @@ def issuance(params: PosParams, bonded_tokens: int) -> int:
 
 
 def allocate(state: KVStore, bank: StakingBank, params: PosParams, collected: Mapping[str, int],
-             voters: list[tuple[Validator, int]], proposer: Validator | None) -> None:
+             voters: list[tuple[bytes, int]], proposer: bytes | None) -> None:
     """Split `collected` (whole tokens, already in the distribution account) among the voters of
     the last commit by power: proposer bonus, community tax, the rest by power; dust to the pool."""
     total: DecCoins = {d: a * DEC for d, a in collected.items() if a}
@@ -280,9 +320,12 @@ def allocate(state: KVStore, bank: StakingBank, params: PosParams, collected: Ma
         allocate_to_validator(state, proposer, bonus)
         remaining = _sub(remaining, bonus)
     share_bps = BPS - dist.community_tax_bps - (dist.proposer_bonus_bps if proposer is not None else 0)
-    for v, power in voters:
-        reward = _scale(total, share_bps * power, BPS * signed_power)
+    den = BPS * signed_power
+    for op, power in voters:
+        num = share_bps * power
+        reward = {d: a * num // den for d, a in total.items() if a * num // den}
         if reward:
-            allocate_to_validator(state, v, reward)
-            remaining = _sub(remaining, reward)
+            allocate_to_validator(state, op, reward)
+            for d, a in reward.items():
+                remaining[d] -= a
     add_to_community_pool(state, remaining)  # the community tax and every rounding remainder

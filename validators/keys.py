@@ -8,7 +8,8 @@ Staking
 | 0x22 | consensus address (20)                           | operator: every consensus key ever used     |
 | 0x23 | bridge address (20)                              | operator: every bridge address ever used    |
 | 0x24 | ~power (8 BE) | operator (20)                    | "": candidates by power, descending         |
-| 0x25 | operator (20)                                    | power (8 BE) in the last set sent to CometBFT |
+| 0x25 | operator (20)                                    | the last set sent to CometBFT: power (8 BE) |
+|                                                         | || consensus key (32) || bridge address (20)  |
 | 0x26 | delegator (20) | operator (20)                   | Delegation                                  |
 | 0x27 | operator (20) | delegator (20)                   | "": the delegators of a validator           |
 | 0x28 | delegator (20) | operator (20)                   | UnbondingEntries                            |
@@ -17,8 +18,9 @@ Staking
 | 0x2B | completion ns (8 BE) | delegator | src | dst     | "": the redelegation queue                  |
 | 0x2C | delegator | dst (20) | src (20)                  | "": redelegations by destination            |
 | 0x2D | unbonding done ns (8 BE) | operator              | "": validators whose unbonding matures      |
-| 0x2E | height (8 BE)                                    | ValidatorSet in force at that height        |
-| 0x2F                                                    | allowed operators: concatenated 20-byte addresses |
+| 0x2E | from height (8 BE)                               | ValidatorSet in force from that height on   |
+|                                                         | (written when the set changes)              |
+| 0x2F                                                    | "": the set's bridge addresses changed      |
 
 Slashing
 | 0x30 | consensus address (20)                           | SigningInfo                                 |
@@ -26,10 +28,9 @@ Slashing
 | 0x32 | consensus address (20) | infraction height (8 BE) | "": evidence already slashed               |
 
 Distribution (amounts in `dec` units: 10^18 per token, see distribution.py)
-| 0x38 | operator (20)                                    | current period (8 BE) || current rewards    |
-| 0x39 | operator (20) | period (8 BE)                    | cumulative reward ratio || reference count  |
-| 0x3A | operator (20)                                    | accumulated commission (dec coins)          |
-| 0x3B | operator (20)                                    | outstanding rewards (dec coins)             |
+| 0x38 | operator (20)                                    | period (8 BE) || commission bps (2 BE) || per |
+|                                                         | denom: current, commission, outstanding     |
+| 0x39 | operator (20) | period (8 BE)                    | reference count (4 BE) || cumulative ratio  |
 | 0x3C | delegator (20) | operator (20)                   | starting info: previous period, stake, height |
 | 0x3D | operator (20) | height (8 BE) | seq (8 BE)        | slash event: period || fraction (dec)      |
 | 0x3E                                                    | community pool (dec coins)                  |
@@ -55,7 +56,7 @@ REDELEGATION_QUEUE = b"\x2b"
 REDELEGATION_BY_DST = b"\x2c"
 VALIDATOR_QUEUE = b"\x2d"
 HISTORICAL_SET = b"\x2e"
-ALLOWED_OPERATORS = b"\x2f"
+SET_DIRTY = b"\x2f"
 
 SIGNING_INFO = b"\x30"
 MISSED = b"\x31"
@@ -63,8 +64,6 @@ SLASHED_EVIDENCE = b"\x32"
 
 CURRENT_REWARDS = b"\x38"
 HISTORICAL_REWARDS = b"\x39"
-COMMISSION = b"\x3a"
-OUTSTANDING = b"\x3b"
 STARTING_INFO = b"\x3c"
 SLASH_EVENT = b"\x3d"
 COMMUNITY_POOL = b"\x3e"

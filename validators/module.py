@@ -322,14 +322,10 @@ def process_rewards(ctx: sk.Ctx, env: BlockEnv) -> list[Event]:
         if vote.block_id_flag != BLOCK_ID_FLAG_COMMIT:
             continue
         op = st.operator_by_consensus(state, vote.validator.address)
-        v = st.get_validator(state, op) if op is not None else None
-        if v is not None:
-            voters.append((v, vote.validator.power))
-    proposer = None
+        if op is not None:
+            voters.append((op, vote.validator.power))
     prev = state.get(PREVIOUS_PROPOSER)
-    if prev:
-        op = st.operator_by_consensus(state, prev)
-        proposer = st.get_validator(state, op) if op is not None else None
+    proposer = st.operator_by_consensus(state, prev) if prev else None
     dist.allocate(state, bank, ctx.params, collected, voters, proposer)
     amount = ",".join(f"{collected[d]}{d}" for d in sorted(collected))
     return [Event("rewards", (EventAttribute("amount", amount), EventAttribute("minted", f"{minted}{ctx.denom}")))]

@@ -193,7 +193,7 @@ def create_validator(ctx: sk.Ctx, msg: CreateValidator) -> st.Validator:
     st.set_validator(ctx.state, v, ctx.reduction)
     ctx.state.set(k.BY_CONSENSUS + v.consensus_address, v.operator)
     ctx.state.set(k.BY_BRIDGE + v.bridge_address, v.operator)
-    dist.init_validator(ctx.state, v.operator)
+    dist.init_validator(ctx.state, v.operator, v.commission_bps)
     sk.add_tokens(ctx, v, msg.operator, msg.self_delegation, msg.operator)
     return v
 
@@ -272,11 +272,16 @@ class EditValidatorHandler(_Handler):
         if msg.commission_bps is not None and msg.commission_bps != v.commission_bps:
             v.commission_bps = msg.commission_bps
             v.commission_changed_ns = env.time_ns
+            dist.set_commission_rate(state, v.operator, v.commission_bps)
         if msg.min_self_delegation is not None:
             v.min_self_delegation = msg.min_self_delegation
         if msg.bridge_address:
             v.bridge_address = msg.bridge_address
             state.set(k.BY_BRIDGE + msg.bridge_address, v.operator)
+            member = st.last_set(state).get(v.operator)
+            if member is not None:  # in the set: its record and the historical set follow at block end
+                st.set_last(state, st.SetMember(v.operator, member.consensus_pubkey, v.bridge_address, member.power))
+                state.set(k.SET_DIRTY, b"")
         sk.save(ctx, v, old)
         return [_ev("edit_validator", env, validator=v.operator, commission_bps=v.commission_bps,
                     bridge_address="0x" + v.bridge_address.hex())]

@@ -231,19 +231,24 @@ def process_validator_queue(ctx: Ctx) -> None:
 def process_validator_set(ctx: Ctx, set_height: int) -> list[ValidatorUpdate]:
     """The top validators by power become the bonded set; the changes against the set last sent to
     CometBFT are returned as updates (power 0 removes). `set_height`: where the set takes effect
-    (H + 2 for an end-block at H), for the historical record."""
+    (H + 2 for an end-block at H), for the historical record.
+
+    Cost: the candidates' powers come from the power index keys and the last set's from its own
+    records (power, consensus key, bridge address), so only validators that enter or leave the set
+    are read in full."""
     params = ctx.params.staking
-    new: dict[bytes, int] = {}
-    for op in st.candidates_by_power(ctx.state, params.max_validators):
-        v = must_get(ctx, op)
-        power = v.power(ctx.reduction)
-        if power > 0:
-            new[op] = power
-    last = dict(st.last_powers(ctx.state))
+    new = dict(st.candidate_powers(ctx.state, params.max_validators))
+    last = st.last_set(ctx.state)
     updates: list[tuple[bytes, ValidatorUpdate]] = []
+    changed = ctx.state.get(k.SET_DIRTY) is not None
     for op in sorted(new):
-        v = must_get(ctx, op)
-        if v.status != BONDED:
+        power = new[op]
+        was = last.get(op)
+        if was is not None and was.power == power:
+            continue
+        changed = True
+        if was is None:  # entering the set
+            v = must_get(ctx, op)
             old = replace(v)
             if v.status == UNBONDING:
                 ctx.state.delete(k.VALIDATOR_QUEUE + k.u64(v.unbonding_done_ns) + op)
@@ -251,12 +256,16 @@ def process_validator_set(ctx: Ctx, set_height: int) -> list[ValidatorUpdate]:
             v.status = BONDED
             v.unbonding_height = v.unbonding_done_ns = 0
             save(ctx, v, old)
-        if last.get(op) != new[op]:
-            updates.append((op, ValidatorUpdate("ed25519", v.consensus_pubkey, new[op])))
-            ctx.state.set(k.LAST_POWER + op, k.u64(new[op]))
+            member = st.SetMember(op, v.consensus_pubkey, v.bridge_address, power)
+        else:
+            member = st.SetMember(op, was.consensus_pubkey, was.bridge_address, power)
+        st.set_last(ctx.state, member)
+        last[op] = member
+        updates.append((op, ValidatorUpdate("ed25519", member.consensus_pubkey, power)))
     for op in sorted(last):
         if op in new:
             continue
+        changed = True
         v = must_get(ctx, op)
         old = replace(v)
         ctx.bank.send(ctx.state, BONDED_POOL, NOT_BONDED_POOL, ctx.coin(v.tokens))
@@ -267,11 +276,11 @@ def process_validator_set(ctx: Ctx, set_height: int) -> list[ValidatorUpdate]:
         ctx.state.set(k.VALIDATOR_QUEUE + k.u64(v.unbonding_done_ns) + op, b"")
         ctx.state.delete(k.LAST_POWER + op)
         updates.append((op, ValidatorUpdate("ed25519", v.consensus_pubkey, 0)))
-    members = []
-    for op in sorted(new, key=lambda o: (-new[o], o)):
-        v = must_get(ctx, op)
-        members.append(st.SetMember(op, v.consensus_pubkey, v.bridge_address, new[op]))
-    st.set_historical(ctx.state, set_height, members, params.historical_entries)
+        del last[op]
+    if changed or st.get_historical(ctx.state, set_height) is None:
+        members = sorted(last.values(), key=lambda m: (-m.power, m.operator))
+        st.set_historical(ctx.state, set_height, members, params.historical_entries)
+        ctx.state.delete(k.SET_DIRTY)
     return [u for _, u in sorted(updates, key=lambda x: x[0])]
 
 

@@ -154,9 +154,29 @@ def candidates_by_power(state: KVReader, limit: int) -> list[bytes]:
     return out
 
 
+def candidate_powers(state: KVReader, limit: int) -> list[tuple[bytes, int]]:
+    """(operator, power) of the top candidates, read from the power index keys alone."""
+    out = []
+    for key, _ in state.iterate(k.POWER_INDEX, prefix_end(k.POWER_INDEX)):
+        out.append((key[9:29], k.U64_MAX - int.from_bytes(key[1:9], "big")))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def last_set(state: KVReader) -> dict[bytes, SetMember]:
+    """The set last sent to CometBFT, by operator."""
+    return {key[1:]: SetMember(key[1:], v[8:40], v[40:60], int.from_bytes(v[:8], "big"))
+            for key, v in state.iterate(k.LAST_POWER, prefix_end(k.LAST_POWER))}
+
+
+def set_last(state: KVStore, m: SetMember) -> None:
+    state.set(k.LAST_POWER + m.operator, k.u64(m.power) + m.consensus_pubkey + m.bridge_address)
+
+
 def last_powers(state: KVReader) -> list[tuple[bytes, int]]:
     """(operator, power) of the set last sent to CometBFT, by operator."""
-    return [(key[1:], int.from_bytes(v, "big")) for key, v in state.iterate(k.LAST_POWER, prefix_end(k.LAST_POWER))]
+    return [(op, m.power) for op, m in sorted(last_set(state).items())]
 
 
 # --- delegations ----------------------------------------------------------------------------------
@@ -290,19 +310,27 @@ class ValidatorSet:
         return sum(m.power for m in self.members)
 
 
-def set_historical(state: KVStore, height: int, members: list[SetMember], keep: int) -> None:
+def set_historical(state: KVStore, from_height: int, members: list[SetMember], keep: int) -> None:
+    """Record the set in force from `from_height` on; forget sets that ended more than `keep`
+    heights before it."""
     msg = pb.ValidatorSet(validators=[pb.ValidatorSetEntry(operator=m.operator, consensus_pubkey=m.consensus_pubkey,
                                                            bridge_address=m.bridge_address, power=m.power)
                                       for m in members])
-    state.set(k.HISTORICAL_SET + k.u64(height), msg.SerializeToString(deterministic=True))
-    if height > keep:
-        state.delete(k.HISTORICAL_SET + k.u64(height - keep))
+    state.set(k.HISTORICAL_SET + k.u64(from_height), msg.SerializeToString(deterministic=True))
+    starts = [int.from_bytes(key[1:9], "big")
+              for key, _ in state.iterate(k.HISTORICAL_SET, k.HISTORICAL_SET + k.u64(from_height))]
+    for start, nxt in zip(starts, [*starts[1:], from_height][: len(starts)], strict=True):
+        if nxt <= from_height - keep:  # ended before the oldest height kept
+            state.delete(k.HISTORICAL_SET + k.u64(start))
 
 
 def get_historical(state: KVReader, height: int) -> ValidatorSet | None:
-    raw = state.get(k.HISTORICAL_SET + k.u64(height))
-    if raw is None:
+    """The set in force at `height` (None if it is older than what is kept, or not decided yet)."""
+    found = None
+    for _, raw in state.iterate(k.HISTORICAL_SET, k.HISTORICAL_SET + k.u64(height + 1)):
+        found = raw
+    if found is None:
         return None
-    m = pb.ValidatorSet.FromString(raw)
+    m = pb.ValidatorSet.FromString(found)
     return ValidatorSet(height, tuple(SetMember(e.operator, e.consensus_pubkey, e.bridge_address, e.power)
                                       for e in m.validators))
