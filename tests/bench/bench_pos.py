@@ -9,10 +9,10 @@ empty block as a whole.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sidechain import blocks as b
