@@ -21,6 +21,7 @@ from sidechain.commands.common import ClientContext, OneLineGroup, client_comman
 from sidechain.commands.config import completion as completion_command
 from sidechain.commands.config import config as config_command
 from sidechain.commands.keys import keys as keys_group
+from sidechain.commands.staking import q_distribution, q_slashing, q_staking, tx_distribution, tx_staking
 from sidechain.config import ConfigError, NodeHome
 from sidechain.errors import SidechainError
 from sidechain.module import CHAIN
@@ -182,6 +183,11 @@ def export(home: Path, height: int, out: Path | None) -> None:
 cli.add_command(keys_group)
 cli.add_command(tx_group)
 cli.add_command(query_group)
+tx_group.add_command(tx_staking)
+tx_group.add_command(tx_distribution)
+query_group.add_command(q_staking)
+query_group.add_command(q_slashing)
+query_group.add_command(q_distribution)
 cli.add_command(genesis_group)
 cli.add_command(config_command)
 cli.add_command(completion_command)
