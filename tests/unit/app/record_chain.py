@@ -11,7 +11,6 @@ a consensus change (a new recording then needs a reason in the commit message).
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import random
@@ -24,6 +23,7 @@ from sidechain.app import Application
 from sidechain.gen.sidechain.tx.v1 import tx_pb2
 from sidechain.tx import build_signed_tx
 from sidechain.types import Amount, Coin, address_of_pubkey, bech32_address
+from tests.support.pos import DEFAULT_SELF_DELEGATION, create_entry, validator_keys
 
 CHAIN_ID = "recorded-chain-1"
 GENESIS_NS = 1_750_000_000 * 10**9
@@ -48,7 +48,7 @@ def record(seed: int = 7) -> dict[str, object]:
     rng = random.Random(seed)
     ks = keys()
     addrs = [address_of_pubkey(bytes(k.verify_key)) for k in ks]
-    val_key = hashlib.sha256(b"recorded-validator").digest()
+    val = validator_keys(0)  # the one genesis validator, bonding its operator's whole balance
     app_state = {
         "auth": {"params": {"address_prefix": "side", "max_memo_bytes": 64,
                             "min_fees": [{"denom": "l1/eth", "amount": "1000"}, {"denom": "stake", "amount": "1"}]}},
@@ -57,8 +57,9 @@ def record(seed: int = 7) -> dict[str, object]:
              "coins": ([{"denom": "l1/eth", "amount": str(10**18)}] if i % 3 == 0 else [])
              + [{"denom": "stake", "amount": str(1_000_000 + i)}]}
             for i, a in enumerate(addrs) if i != N_ACCOUNTS - 1  # the last account starts empty
-        ]},
-        "validators": [{"name": "v0", "pub_key": base64.b64encode(val_key).decode(), "power": "10"}],
+        ] + [{"address": bech32_address(val.operator, "side"),
+              "coins": [{"denom": "stake", "amount": str(DEFAULT_SELF_DELEGATION)}]}]},
+        "staking": {"validators": [create_entry(val, CHAIN_ID)]},
     }
     app = Application()
     init = app.init_chain(b.InitChainRequest(
@@ -103,7 +104,7 @@ def record(seed: int = 7) -> dict[str, object]:
         if height % 11 == 0:
             txs.append(b"\x0a\x03abc")  # not a tx at all
         env = b.BlockEnv(chain_id=CHAIN_ID, height=height, time_ns=GENESIS_NS + height * 1_000_000_007,
-                         proposer_address=hashlib.sha256(val_key).digest()[:20], hash=hashlib.sha256(
+                         proposer_address=val.consensus_address, hash=hashlib.sha256(
                              b"block-%d" % height).digest())
         out = app.finalize_block(b.FinalizeBlockRequest(env=env, txs=tuple(txs),
                                                         decided_last_commit=b.CommitInfo(0, ())))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 import tomllib
@@ -9,8 +10,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from genesis.build import check_app_state
+from genesis.home import standalone_operator
 from sidechain.cli import cli
 from sidechain.config import AppConfig, ConfigError, load_config
+from sidechain.module import CHAIN
+from sidechain.store import CacheKV, MemoryBackend
+from sidechain.types import bech32_address
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -33,12 +39,38 @@ def test_init_creates_configs_and_refuses_twice(tmp_path: Path) -> None:
     assert comet["proxy_app"] == "tcp://127.0.0.1:26658"
     genesis = json.loads((home / "config" / "genesis.json").read_text())
     assert genesis["chain_id"] == "unit-1" and genesis["validators"] == []
-    (val,) = genesis["app_state"]["validators"]
-    assert val["name"] == "m" and val["power"] == "10"
-    key = home / "config" / "priv_validator_key.json"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    # One validator, this home's: its consensus key, its bridge key's proof for this chain, 10 units
+    # of power bonded from an operator no key controls, funded with exactly that self-delegation.
+    app_state = genesis["app_state"]
+    (val,) = app_state["staking"]["validators"]
+    pub_key = json.loads((home / "config" / "priv_validator_key.json").read_text())["pub_key"]["value"]
+    assert val["moniker"] == "m" and val["self_delegation"] == "10000000" and val["consensus_pubkey"] == pub_key
+    operator = bech32_address(standalone_operator(base64.b64decode(pub_key)), "side")
+    assert val["operator"] == operator
+    assert app_state["bank"]["balances"] == [{"address": operator, "coins": [{"denom": "stake", "amount": "10000000"}]}]
+    bridge = json.loads((home / "config" / "bridge_key.json").read_text())
+    assert val["bridge_address"] == bridge["address"].lower()
+    (update,) = CHAIN.init_genesis(CacheKV(MemoryBackend()), CHAIN.parse_genesis(app_state), "unit-1")
+    assert update.power == 10 and base64.b64encode(update.pub_key).decode() == pub_key
+    for key in ("priv_validator_key.json", "bridge_key.json"):
+        assert stat.S_IMODE((home / "config" / key).stat().st_mode) == 0o600, key
     code, out = run("init", "--home", str(home), "--chain-id", "unit-1")
     assert code == 1 and "already initialised" in out and "Traceback" not in out
+
+
+def test_init_with_an_operator_funds_it_beyond_its_accounts(tmp_path: Path) -> None:
+    home, alice = tmp_path / "h", bech32_address(b"\x07" * 20, "side")
+    code, out = run("init", "--home", str(home), "--chain-id", "unit-1", "--operator", alice,
+                    "--account", f"{alice}=5stake,3l1/eth")
+    assert code == 0, out
+    app_state = json.loads((home / "config" / "genesis.json").read_text())["app_state"]
+    (val,) = app_state["staking"]["validators"]
+    assert val["operator"] == alice
+    assert app_state["bank"]["balances"] == [{"address": alice, "coins": [
+        {"denom": "l1/eth", "amount": "3"}, {"denom": "stake", "amount": "10000005"}]}]
+    check_app_state(app_state, "unit-1")  # InitChain bonds 10000000 of it, proof checked for this chain
+    code, out = run("init", "--home", str(tmp_path / "o"), "--chain-id", "unit-1", "--operator", "side1nope")
+    assert code == 1 and "--operator" in out and "Traceback" not in out
 
 
 def test_init_rejects_bad_chain_id_and_ports(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -10,18 +9,29 @@ import pytest
 
 from sidechain import blocks as b
 from sidechain.app import Application, ConsensusFailure
+from sidechain.module import CHAIN
+from sidechain.store import CacheKV, MemoryBackend
+from tests.support.pos import validator_keys
+from tests.unit.app.appchain import app_state
 
 GENESIS_NS = 1_700_000_000 * 10**9
 
 
-VALKEY = bytes(range(32))
-APP_STATE = json.dumps({"validators": [{"name": "v0", "pub_key": base64.b64encode(VALKEY).decode(),
-                                        "power": "10"}]}).encode()
+VALKEY = validator_keys(0).consensus_pubkey  # val0 of tests/support/pos.py, 10 units of power
 
 
-def init(app: Application, chain_id: str = "test-1") -> bytes:
+def chain_free_app_state() -> bytes:
+    """One genesis for any chain id: the state a one-validator genesis leads to, as exported (the
+    staking section as state has no bridge key proof tied to a chain id)."""
+    store = CacheKV(MemoryBackend())
+    CHAIN.init_genesis(store, CHAIN.parse_genesis(json.loads(app_state([], "test-1"))), "test-1")
+    return json.dumps(CHAIN.export_genesis(store)).encode()
+
+
+def init(app: Application, chain_id: str = "test-1", state: bytes | None = None) -> bytes:
     res = app.init_chain(b.InitChainRequest(
-        chain_id=chain_id, time_ns=GENESIS_NS, initial_height=1, app_state_bytes=APP_STATE,
+        chain_id=chain_id, time_ns=GENESIS_NS, initial_height=1,
+        app_state_bytes=app_state([], chain_id) if state is None else state,
         validators=(), consensus_params=b.ConsensusParams(),
     ))
     assert res.validators == (b.ValidatorUpdate("ed25519", VALKEY, 10),)
@@ -86,7 +96,9 @@ def test_two_instances_agree_at_every_height() -> None:
 
 def test_chain_id_is_part_of_state() -> None:
     a, c = Application(None), Application(None)
-    assert init(a, "chain-a") != init(c, "chain-b")
+    state = chain_free_app_state()
+    assert init(a, "chain-a", state) != init(c, "chain-b", state)
+    assert init(Application(None), "chain-a", state) == init(Application(None), "chain-a", state)
 
 
 def test_wrong_height_is_a_consensus_failure() -> None:
