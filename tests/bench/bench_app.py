@@ -56,7 +56,7 @@ def build_app(data_dir: Path, accounts: int, signers: list[SigningKey]) -> Appli
     signer_addrs = [address_of_pubkey(bytes(k.verify_key)) for k in signers]
     app.init_chain(b.InitChainRequest(
         chain_id=CHAIN, time_ns=GENESIS_NS, initial_height=1,
-        app_state_bytes=app_state([(a, [FUND]) for a in signer_addrs]), validators=(),
+        app_state_bytes=app_state([(a, [FUND]) for a in signer_addrs], CHAIN), validators=(),
         consensus_params=b.ConsensusParams()))
     finalize(app, [])
     app.commit()
