@@ -1,8 +1,15 @@
 """`sidechain keys`: manage the account keys in `<home>/keyring/`.
 
+`keys add` makes a 24-word BIP-39 recovery phrase, shows it once with a warning, and stores only the
+key derived from it (SLIP-0010 ed25519 at m/44'/118'/0'/0'/INDEX'; sidechain/keyring.py and
+docs/GUIDE.md write the derivation down). `keys add --recover` derives the same key from the words;
+`keys bridge-key` derives the validator's secp256k1 bridge key (m/44'/60'/0'/0/INDEX) from them and
+writes an Ethereum keystore for `bridge --keystore`.
+
 Passphrases come from `--passphrase-file FILE`, else the environment variable
-SIDECHAIN_KEYRING_PASSPHRASE, else a prompt (hidden; confirmed for new keys). Exported keys use a
-separate passphrase: `--armor-passphrase-file`, else SIDECHAIN_ARMOR_PASSPHRASE, else a prompt.
+SIDECHAIN_KEYRING_PASSPHRASE, else a prompt (hidden; confirmed for new keys); without a terminal,
+a line of standard input, else a one-line error (sidechain/commands/common.read_secret). Exported
+keys use a separate passphrase: `--armor-passphrase-file`, else SIDECHAIN_ARMOR_PASSPHRASE, else a prompt.
 Addresses use the prefix in `<home>/config/genesis.json` (app_state.auth.params.address_prefix),
 else the default. Every failure is one line on stderr and exit status 1.
 """

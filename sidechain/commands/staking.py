@@ -203,7 +203,7 @@ def delegate(validator: str, amount: str, from_key: str, fee: str, no_wait: bool
               f"delegated {n}{bond_denom(cc)} to {validator}")
 
 
-@tx_staking.command("unbond")
+@tx_staking.command("unbond", short_help="Undelegate AMOUNT from VALIDATOR (back after the unbonding time).")
 @click.argument("validator")
 @click.argument("amount")
 @_tx_options
@@ -248,7 +248,7 @@ def tx_distribution() -> None:
     """Withdraw delegation rewards and validator commission."""
 
 
-@tx_distribution.command("withdraw-rewards")
+@tx_distribution.command("withdraw-rewards", short_help="Withdraw --from's rewards (one validator, or every one).")
 @click.argument("validator", required=False)
 @_tx_options
 def withdraw_rewards(validator: str | None, from_key: str, fee: str, no_wait: bool, wait_timeout: float,

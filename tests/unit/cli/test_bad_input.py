@@ -33,7 +33,7 @@ PASS = "correct horse battery"
 GOOD = bech32_address(bytes(range(20)), "side")  # side1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnhhvq07
 TYPO = GOOD[:12] + ("p" if GOOD[12] != "p" else "q") + GOOD[13:]  # one mistyped character
 ETH = "0x" + "ab" * 20
-KEY = "0x" + "11" * 32
+KEY = bytes.fromhex("11" * 32)
 
 
 @dataclass
