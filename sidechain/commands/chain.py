@@ -40,25 +40,6 @@ def tx() -> None:
     """Sign and broadcast transactions (the key is read from --home's keyring)."""
 
 
-def _fee_coin(cc: ClientContext, fee: str) -> Coin:
-    """--fee: one coin in an accepted fee denom, at least that denom's minimum."""
-    parts = [p for p in fee.split(",") if p.strip()]
-    if len(parts) != 1:
-        raise cc.fail(f"--fee takes one coin, e.g. 1stake, not {fee!r}")
-    try:
-        coin = Coin.parse(parts[0])
-    except InvalidInput as e:
-        raise cc.fail(f"--fee: {e.message}") from None
-    mins = {str(c["denom"]): int(c["amount"]) for c in cc.params()["auth"]["min_fees"]}
-    accepted = ", ".join(f"{a}{d}" for d, a in sorted(mins.items()))
-    if coin.denom not in mins:
-        raise cc.fail(f"--fee {fee}: fees are not accepted in {coin.denom!r}; the minimums are {accepted}")
-    if int(coin.amount) < mins[coin.denom]:
-        raise cc.fail(f"--fee {fee} is below the chain's minimum fee of {mins[coin.denom]}{coin.denom} "
-                      f"(minimums: {accepted})")
-    return coin
-
-
 @tx.command("send", short_help="Send coins from a key to an address.")
 @click.argument("from_key", metavar="FROM")
 @click.argument("to", metavar="TO")
@@ -89,7 +70,7 @@ def send(from_key: str, to: str, amount: str, fee: str, memo: str, sequence: int
     sender = bytes(info.address)
     recipient = cc.resolve_address(to)
     cc.check_denoms(coins, f"AMOUNT {amount}")
-    fee_coin = _fee_coin(cc, fee)
+    fee_coin = cc.fee_coin(fee)
     client = cc.client
     if sequence is None:
         sequence = int(client.account(Address(sender).to_bech32(prefix))["sequence"])

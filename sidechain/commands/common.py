@@ -22,6 +22,7 @@ The pieces:
 - `one_line_errors`: the same error handling, for commands that do not talk to a node (`keys`).
 - `ClientContext`: `client` (a `NodeClient` for the resolved URL), `prefix()`, `chain_id()`
   (checked against the client config's chain-id), `known_denoms()`, `check_denoms(coins, what)`,
+  `fee_coin(text)` (one coin in an accepted fee denom, at least the chain's minimum for it),
   `resolve_address(text)` (a bech32 address or a key name), `require_home(why)`, `emit(data, text)`,
   `fail(message)`.
 - The client config, `HOME/config/client.toml` (like a Cosmos client.toml): `node`, `chain-id`,
@@ -363,6 +364,26 @@ class ClientContext:
             raise self.fail(f"{what}: unknown denom {denom!r}; this chain has never had it "
                             f"(it knows {', '.join(known)})")
         return denom
+
+    def fee_coin(self, fee: str, option: str = "--fee") -> Coin:
+        """`--fee`: one coin in an accepted fee denom (auth params' min_fees), at least its minimum."""
+        from sidechain.errors import InvalidInput
+
+        parts = [p for p in fee.split(",") if p.strip()]
+        if len(parts) != 1:
+            raise self.fail(f"{option} takes one coin, e.g. 1stake, not {fee!r}")
+        try:
+            coin = Coin.parse(parts[0])
+        except InvalidInput as e:
+            raise self.fail(f"{option}: {e.message}") from None
+        mins = {str(c["denom"]): int(c["amount"]) for c in self.params()["auth"]["min_fees"]}
+        accepted = ", ".join(f"{a}{d}" for d, a in sorted(mins.items()))
+        if coin.denom not in mins:
+            raise self.fail(f"{option} {fee}: fees are not accepted in {coin.denom!r}; the minimums are {accepted}")
+        if int(coin.amount) < mins[coin.denom]:
+            raise self.fail(f"{option} {fee} is below the chain's minimum fee of {mins[coin.denom]}{coin.denom} "
+                            f"(minimums: {accepted})")
+        return coin
 
     def resolve_address(self, text: str) -> bytes:
         """A bech32 address, or the name of a key in HOME's keyring."""

@@ -143,6 +143,11 @@ def test_bad_input_against_a_live_chain(up: Up, tmp_path: Path) -> None:
         ("tx hash", ["query", "tx", "abc", "--home", str(up.client)], {}, "must be 64 hex digits"),
         ("unknown tx", ["query", "tx", "AB" * 32, "--home", str(up.client)], {}, "not found"),
         ("route", ["query", "path", "/nope", "--home", str(up.client)], {}, "nope"),
+        ("delegate a denom typo", ["tx", "staking", "delegate", "val0", "10stak", "--from", "alice", "--fee",
+                                   "1stake", "--home", str(up.client)], pw, "staking takes one amount of stake"),
+        ("delegate to nobody", ["tx", "staking", "delegate", "nobody", "10stake", "--from", "alice", "--fee",
+                                "1stake", "--home", str(up.client)], pw, "no validator 'nobody' on this chain"),
+        ("validator typo", ["query", "staking", "validator", "val9", "--home", str(up.client)], {}, "val9"),
     ]
     for name, argv, env, expected in cases:
         assert_one_line_error(run_inprocess("sidechain", argv, env), expected, name)

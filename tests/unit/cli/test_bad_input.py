@@ -131,6 +131,15 @@ SIDECHAIN_CASES: list[tuple[str, tuple[str, ...], str]] = [
     ("block height 0", ("query", "block", "0"), "Invalid value for '[HEIGHT]'"),
     ("block height text", ("query", "block", "abc"), "'abc' is not a valid integer"),
     ("completion shell", ("completion", "tcsh"), "'tcsh' is not one of 'bash', 'zsh', 'fish'"),
+    # staking and distribution (sidechain/commands/staking.py): the same rules
+    ("delegate missing amount", ("tx", "staking", "delegate", "val0"), "Missing argument 'AMOUNT'"),
+    ("delegate dead node", ("tx", "staking", "delegate", "val0", "10stake", "--from", "alice", "--fee", "1stake",
+                            "--home", "{home}", "--node", "127.0.0.1:{dead}"),
+     "cannot reach the node's RPC at http://127.0.0.1:{dead} (from --node)"),
+    ("query validator dead node", ("query", "staking", "validator", "val0", "--node", "tcp://127.0.0.1:{dead}"),
+     "cannot reach the node's RPC at http://127.0.0.1:{dead}"),
+    ("withdraw-rewards no --from", ("tx", "distribution", "withdraw-rewards", "--fee", "1stake", "--home", "{home}"),
+     "Missing option '--from'"),
     ("start without init", ("start", "--home", "{root}/none"), "sidechain init"),
     ("export without a node home", ("export", "--home", "{root}/none"), "{root}/none"),
 ]
