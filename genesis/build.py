@@ -139,6 +139,7 @@ def assemble_genesis(
         if j.body.operator not in funded and operator_coins:
             balances.append({"address": j.body.operator, "coins": [coin_json(c) for c in operator_coins]})
             funded.add(j.body.operator)
+    _check_stakes(joins, accounts, params, operator_coins)
     app_state: dict[str, object] = {
         m.name: {"params": params.module(m.name)} for m in CHAIN if m.params_type is not None
     }
@@ -160,6 +161,36 @@ def assemble_genesis(
         "app_hash": "",
         "app_state": app_state,
     }
+
+
+def _check_stakes(
+    joins: Sequence[SignedJoin], accounts: Sequence[Funding], params: GenesisParams, operator_coins: tuple[Coin, ...]
+) -> None:
+    """Each join's stake is at least one unit of power and its operator holds it in the genesis:
+    the checks InitChain makes, here where they can name the join file."""
+    from validators.params import PosParams
+
+    try:
+        staking = PosParams.from_json(params.module("staking"), "params.staking", params.address_prefix).staking
+    except SidechainError as e:
+        raise CollectError(str(e)) from None
+    denom, reduction = staking.bond_denom, staking.power_reduction
+    for j in joins:
+        b = j.body
+        if b.stake < reduction:
+            raise CollectError(
+                f"{_name(j)}: stake {b.stake} is less than one unit of power ({reduction}{denom}); "
+                "make the join again with a larger --stake"
+            )
+        own = [a for a in accounts if a.address == b.operator]
+        coins = [c for a in own for c in a.coins] if own else list(operator_coins)
+        held = sum(int(c.amount) for c in coins if c.denom == denom)
+        if held < b.stake:
+            where = "the accounts file" if own else "--operator-coins"
+            raise CollectError(
+                f"{_name(j)}: operator {b.operator} holds {held}{denom} ({where}), less than the stake "
+                f"{b.stake} it bonds; fund it with at least {b.stake}{denom}"
+            )
 
 
 def check_app_state(app_state: dict[str, object], chain_id: str = "") -> None:

@@ -358,8 +358,11 @@ def read_genesis_file(path: Path) -> dict[str, object]:
         raise HomeError(f"{path} is not a genesis file (no app_state)")
     from genesis.build import check_app_state
 
+    chain_id = g.get("chain_id")
+    if not isinstance(chain_id, str) or not CHAIN_ID_RE.match(chain_id):
+        raise HomeError(f"{path}: chain_id {chain_id!r} is not a valid chain id")
     try:
-        check_app_state(g["app_state"])
+        check_app_state(g["app_state"], chain_id)  # as InitChain will: bridge key proofs for this chain
     except GenesisToolError as e:
         raise HomeError(f"{path}: {e}") from None
     return g

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from genesis.build import Funding, assemble_genesis, persistent_peers
-from genesis.errors import CollectError
+from genesis.build import Funding, assemble_genesis, check_app_state, persistent_peers
+from genesis.errors import CollectError, HomeError
+from genesis.home import read_genesis_file
 from genesis.spec import ConsensusParams, GenesisParams
 from sidechain.auth.genesis import AuthGenesis
 from sidechain.bank.genesis import BankGenesis
@@ -85,12 +86,19 @@ def test_an_operator_funded_by_the_accounts_keeps_that_balance() -> None:
 
 def test_an_operator_funded_with_less_than_its_stake_is_refused() -> None:
     short = Funding(operator(0), parse_coins(f"{100 * POWER - 1}stake"))
-    with pytest.raises(
-        CollectError, match=r"app_state.staking.validators\[0\]: the operator holds 99999999stake .* less than"
-    ):
-        assemble_genesis(CHAIN, [make_join(0)], [short], GenesisParams(), OP_COINS)
-    with pytest.raises(CollectError, match=r"app_state.staking.validators\[0\]: the operator holds 0stake"):
+    with pytest.raises(CollectError, match=r"join of val1: operator side1\w+ holds 99999999stake \(the accounts "
+                                           r"file\), less than the stake 100000000 it bonds"):
+        assemble_genesis(CHAIN, [make_join(1, stake=100 * POWER), make_join(0, stake=100 * POWER)],
+                         [Funding(operator(1), short.coins)], GenesisParams(), OP_COINS)
+    with pytest.raises(CollectError, match=r"join of val0: operator side1\w+ holds 0stake \(--operator-coins\)"):
         assemble_genesis(CHAIN, [make_join(0)], [], GenesisParams(), ())  # operators left unfunded
+    with pytest.raises(CollectError, match=r"join of val0: operator .* holds 5stake \(--operator-coins\)"):
+        assemble_genesis(CHAIN, [make_join(0)], [], GenesisParams(), parse_coins("5stake,10000000000l1/eth"))
+    # What InitChain itself says when the tool is bypassed: the genesis path and the balance.
+    g = assemble_genesis(CHAIN, [make_join(0)], [], GenesisParams(), OP_COINS)
+    g["app_state"]["bank"]["balances"][0]["coins"][0]["amount"] = str(100 * POWER - 1)  # type: ignore[index]
+    with pytest.raises(CollectError, match=r"app_state.staking.validators\[0\]: the operator holds 99999999stake"):
+        check_app_state(g["app_state"], CHAIN)  # type: ignore[arg-type]
 
 
 def test_custom_consensus_params_and_prefix() -> None:
@@ -142,7 +150,11 @@ REFUSALS = [
         "bridge address 0x[0-9a-f]{40} is used by both",
     ),
     ("other chain", lambda: [make_join(0), make_join(1, chain_id="other-1")], "made for chain 'other-1'"),
-    ("stake below one unit of power", lambda: [make_join(0, stake=POWER - 1)], "less than one unit of power"),
+    (
+        "stake below one unit of power",
+        lambda: [make_join(0), make_join(1, stake=POWER - 1)],
+        r"join of val1: stake 999999 is less than one unit of power \(1000000stake\)",
+    ),
     ("nothing", lambda: [], "no join files given"),
 ]
 
@@ -151,6 +163,20 @@ REFUSALS = [
 def test_collect_refuses(joins: Callable[[], list[object]], message: str) -> None:
     with pytest.raises(CollectError, match=message):
         assemble_genesis(CHAIN, joins(), [], GenesisParams(), OP_COINS)  # type: ignore[arg-type]
+
+
+def test_a_genesis_file_is_read_as_init_chain_will_read_it(tmp_path: Path) -> None:
+    g = assemble_genesis(CHAIN, [make_join(0), make_join(1)], [], GenesisParams(), OP_COINS)
+    path = tmp_path / "genesis.json"
+    path.write_text(json.dumps(g))
+    assert read_genesis_file(path) == g
+    # The same app_state under another chain id: the bridge key proofs were made for CHAIN.
+    path.write_text(json.dumps({**g, "chain_id": "other-1"}))
+    with pytest.raises(HomeError, match=rf"{path}: .*app_state.staking.validators\[0\].bridge_key_proof: "):
+        read_genesis_file(path)
+    path.write_text(json.dumps({**g, "chain_id": 5}))
+    with pytest.raises(HomeError, match="chain_id 5 is not a valid chain id"):
+        read_genesis_file(path)
 
 
 # --- through the CLI: `sidechain genesis collect` ------------------------------------------------
