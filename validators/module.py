@@ -120,9 +120,9 @@ class StakingModule:
         events: list[Event] = []
         events.extend(process_rewards(ctx, env))
         for res in sl.process_evidence(ctx, env):
-            events.append(_slash_event(res, env, prefix))
+            events.extend(_slash_events(res, env, prefix))
         for res in sl.process_downtime(ctx, env):
-            events.append(_slash_event(res, env, prefix))
+            events.extend(_slash_events(res, env, prefix))
         return StepOutput(events=tuple(events))
 
     def end_block(self, state: KVStore, env: BlockEnv) -> StepOutput:
@@ -331,6 +331,9 @@ def process_rewards(ctx: sk.Ctx, env: BlockEnv) -> list[Event]:
     return [Event("rewards", (EventAttribute("amount", amount), EventAttribute("minted", f"{minted}{ctx.denom}")))]
 
 
-def _slash_event(res: sl.SlashResult, env: BlockEnv, prefix: str) -> Event:
-    return Event("slash", (EventAttribute("validator", bech32_address(res.operator, prefix)),
-                           EventAttribute("reason", res.reason), EventAttribute("burned", str(res.burned))))
+def _slash_events(res: sl.SlashResult, env: BlockEnv, prefix: str) -> list[Event]:
+    """A slash and the jailing that comes with it (both indexed: `tx_search`/block results find them)."""
+    who = EventAttribute("validator", bech32_address(res.operator, prefix))
+    return [Event("slash", (who, EventAttribute("reason", res.reason), EventAttribute("burned", str(res.burned)))),
+            Event("jail", (who, EventAttribute("reason", res.reason),
+                           EventAttribute("tombstoned", "true" if res.reason == "double_sign" else "false")))]
