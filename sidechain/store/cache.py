@@ -13,12 +13,15 @@ from .api import KVReader, KVStore
 
 
 class CacheKV:
-    __slots__ = ("_parent", "_writes", "_sorted")
+    __slots__ = ("_parent", "_writes", "_sorted", "_new")
 
     def __init__(self, parent: KVReader) -> None:
         self._parent = parent
         self._writes: dict[bytes, bytes | None] = {}  # None marks a delete that hides the parent's key
-        self._sorted: list[bytes] | None = None  # buffered keys in order, rebuilt when a new key arrives
+        # Buffered keys in order, made on the first iterate; keys that arrive later wait in `_new` and
+        # are merged in at the next iterate (two sorted runs: a linear merge, not a full sort).
+        self._sorted: list[bytes] | None = None
+        self._new: list[bytes] = []
 
     @property
     def parent(self) -> KVReader:
@@ -33,13 +36,13 @@ class CacheKV:
     def set(self, key: bytes, value: bytes) -> None:
         if not isinstance(value, bytes):
             raise TypeError("values must be bytes")
-        if key not in self._writes:
-            self._sorted = None
+        if key not in self._writes and self._sorted is not None:
+            self._new.append(key)
         self._writes[key] = value
 
     def delete(self, key: bytes) -> None:
-        if key not in self._writes:
-            self._sorted = None
+        if key not in self._writes and self._sorted is not None:
+            self._new.append(key)
         self._writes[key] = None
 
     def __len__(self) -> int:
@@ -50,6 +53,11 @@ class CacheKV:
         # Buffered entries of the range are snapshotted now; writes made while iterating are not seen.
         if self._sorted is None:
             self._sorted = sorted(self._writes)
+        elif self._new:
+            self._new.sort()
+            self._sorted += self._new
+            self._sorted.sort()  # two sorted runs: Timsort merges them in linear time
+            self._new = []
         keys = self._sorted
         lo = bisect_left(keys, start)
         hi = len(keys) if end is None else bisect_left(keys, end)
@@ -74,6 +82,7 @@ class CacheKV:
     def discard(self) -> None:
         self._writes = {}
         self._sorted = None
+        self._new = []
 
 
 def _merge(
