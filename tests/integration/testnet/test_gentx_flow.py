@@ -4,6 +4,7 @@ init-validator and join on each "machine" (its own directory), collect, install,
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.support.testnet import wait_until
 pytestmark = pytest.mark.integration
 
 CHAIN = "gentx-net-1"
+POWER = 1_000_000  # tokens per unit of voting power (the default power_reduction)
 
 
 def sidechain(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +44,8 @@ def nodes() -> Iterator[list[Node]]:
 def test_three_machines_collect_one_genesis_and_produce_blocks(tmp_path: Path, nodes: list[Node]) -> None:
     machines = [tmp_path / f"machine{i}" for i in range(3)]
     joins = []
-    stakes = [100, 200, 300]
+    powers = [100, 200, 300]
+    stakes = [p * POWER for p in powers]  # self-delegations in tokens
     operators = []
     for i, m in enumerate(machines):
         home = m / "home"
@@ -71,18 +74,24 @@ def test_three_machines_collect_one_genesis_and_produce_blocks(tmp_path: Path, n
     coordinator = tmp_path / "coordinator"
     coordinator.mkdir()
     accounts = coordinator / "accounts.json"
-    accounts.write_text(json.dumps([{"address": operators[0], "coins": "5stake"}]))
+    accounts.write_text(json.dumps([{"address": operators[0], "coins": f"{stakes[0] + 5}stake"}]))
     genesis = coordinator / "genesis.json"
     join_args = [a for j in joins for a in ("--join", str(j))]
     out = ok("genesis", "collect", "--chain-id", CHAIN, *join_args, "--accounts", str(accounts),
              "--out", str(genesis))
     assert "3 validators (total power 600)" in out
     g = json.loads(genesis.read_text())
-    assert [(v["name"], v["power"]) for v in g["app_state"]["validators"]] == [
-        ("op0", "100"), ("op1", "200"), ("op2", "300")]
+    vals = g["app_state"]["staking"]["validators"]
+    assert [(v["moniker"], v["self_delegation"], v["operator"]) for v in vals] == [
+        (f"op{i}", str(stakes[i]), operators[i]) for i in range(3)]
+    # Each validator's bridge key is its home's own (config/bridge_key.json, readable by its operator only).
+    for v, m in zip(vals, machines, strict=True):
+        key_file = m / "home" / "config" / "bridge_key.json"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert v["bridge_address"] == json.loads(key_file.read_text())["address"].lower()
     balances = {b["address"]: b["coins"] for b in g["app_state"]["bank"]["balances"]}
     # op0 is funded by the accounts file as given; the other operators get the default operator coins.
-    assert balances[operators[0]] == [{"denom": "stake", "amount": "5"}]
+    assert balances[operators[0]] == [{"denom": "stake", "amount": str(stakes[0] + 5)}]
     assert balances[operators[1]] == balances[operators[2]] == [{"denom": "stake", "amount": "1000000000"}]
 
     for n in nodes:
@@ -97,7 +106,11 @@ def test_three_machines_collect_one_genesis_and_produce_blocks(tmp_path: Path, n
     hashes = {(b["block_id"]["hash"], b["block"]["header"]["app_hash"]) for b in blocks}
     assert len(hashes) == 1, hashes
     vals = rpc(nodes[0].rpc_url, "validators", height=1)["validators"]
-    assert sorted(int(v["voting_power"]) for v in vals) == stakes
+    assert sorted(int(v["voting_power"]) for v in vals) == powers
+    # Genesis bonded each stake from its operator: op0 keeps the 5 beyond it.
+    r = sidechain("query", "balance", operators[0], "--denom", "stake", "--node", nodes[0].rpc_url, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["amount"] == "5", r.stdout
 
     # Installing the genesis again into a home that has chain data is refused, in one line.
     r = sidechain("genesis", "install", "--home", str(nodes[0].home), "--genesis", str(genesis))
@@ -149,10 +162,10 @@ def test_p2p_host_for_other_machines_keeps_everything_else_local(tmp_path: Path)
     assert cfg["instrumentation"]["prometheus_listen_addr"] == f"127.0.0.1:{cmetrics}"
     assert f'address = "127.0.0.1:{metrics}"' in (home / "config" / "app.toml").read_text()
     op = bech32_address(bytes(20), "side")
-    r = sidechain("genesis", "join", "--home", str(home), "--stake", "5", "--operator", op,
+    r = sidechain("genesis", "join", "--home", str(home), "--stake", "5000000", "--operator", op,
                   "--out", str(tmp_path / "far.json"))
     assert r.returncode == 1 and "peers cannot dial 0.0.0.0; give the address they should use" in r.stderr
-    ok("genesis", "join", "--home", str(home), "--stake", "5", "--operator", op,
+    ok("genesis", "join", "--home", str(home), "--stake", "5000000", "--operator", op,
        "--p2p-address", "203.0.113.5:26656", "--out", str(tmp_path / "far.json"))
     body = json.loads((tmp_path / "far.json").read_text())["body"]
-    assert body["p2p_address"] == "203.0.113.5:26656" and body["stake"] == "5"
+    assert body["p2p_address"] == "203.0.113.5:26656" and body["stake"] == "5000000"
