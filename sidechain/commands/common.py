@@ -98,7 +98,10 @@ def one_line_errors(fn: F) -> F:
             where = f" ({e.filename})" if e.filename else ""
             raise CommandError(f"{e.strerror or e}{where}", output) from None
         except Exception as e:  # noqa: BLE001 - a CLI prints a bug as one line too, never a traceback
-            raise CommandError(f"internal error ({type(e).__name__}): {e}", output) from None
+            if os.environ.get("SIDECHAIN_DEBUG"):
+                raise
+            raise CommandError(f"internal error ({type(e).__name__}): {e} (set SIDECHAIN_DEBUG=1 for a traceback)",
+                               output) from None
 
     return wrapper  # type: ignore[return-value]
 
