@@ -64,22 +64,44 @@ def _scale(a: Mapping[str, int], num: int, den: int) -> DecCoins:
 # One record per validator holds what every block touches (so allocating a block's rewards is one
 # read and one write per validator): the current period, the commission rate, and per denom the
 # current period's rewards, the accumulated commission and the outstanding rewards:
-#     period (8 BE) || commission bps (2 BE) || JSON [[denom, current, commission, outstanding], ...]
+#     period (8 BE) || commission bps (2 BE) || per denom, in denom order:
+#         len (1) || denom || then current, commission, outstanding, each as len (1) || big-endian
+# (a binary layout: this record is read and written for every signer of every block)
 
 
 def _get_rec(state: KVReader, op: bytes) -> tuple[int, int, dict[str, list[int]]]:
     raw = state.get(k.CURRENT_REWARDS + op)
     if raw is None:
         return 0, 0, {}
-    rows = json.loads(raw[10:]) if len(raw) > 10 else []
-    return (int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:10], "big"),
-            {r[0]: [int(r[1]), int(r[2]), int(r[3])] for r in rows})
+    rows: dict[str, list[int]] = {}
+    i, n, fb = 10, len(raw), int.from_bytes
+    while i < n:
+        ln = raw[i]
+        denom = raw[i + 1:i + 1 + ln].decode()
+        i += 1 + ln
+        vals = []
+        for _ in range(3):
+            ln = raw[i]
+            vals.append(fb(raw[i + 1:i + 1 + ln], "big"))
+            i += 1 + ln
+        rows[denom] = vals
+    return fb(raw[:8], "big"), fb(raw[8:10], "big"), rows
 
 
 def _put_rec(state: KVStore, op: bytes, period: int, rate: int, rows: dict[str, list[int]]) -> None:
-    body = json.dumps([[d, str(r[0]), str(r[1]), str(r[2])] for d in sorted(rows) if any(r := rows[d])],
-                      separators=(",", ":")).encode() if rows else b""
-    state.set(k.CURRENT_REWARDS + op, k.u64(period) + rate.to_bytes(2, "big") + body)
+    out = bytearray(k.u64(period) + rate.to_bytes(2, "big"))
+    for d in sorted(rows):
+        r = rows[d]
+        if not any(r):
+            continue
+        db = d.encode()
+        out.append(len(db))
+        out += db
+        for a in r:
+            ab = a.to_bytes((a.bit_length() + 7) // 8, "big")
+            out.append(len(ab))
+            out += ab
+    state.set(k.CURRENT_REWARDS + op, bytes(out))
 
 
 def _column(state: KVReader, op: bytes, col: int) -> DecCoins:

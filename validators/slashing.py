@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from sidechain.blocks import BLOCK_ID_FLAG_ABSENT, BlockEnv, Misbehavior
-from sidechain.gen.sidechain.staking.v1 import staking_pb2 as pb
 from sidechain.store.api import KVReader, KVStore, prefix_end
 from validators import distribution as dist
 from validators import keys as k
 from validators import state as st
 from validators.params import BPS
 from validators.staking import Ctx, jail, pool_of, save
+from validators.staking import must_get as sk_must
 from validators.state import NOT_BONDED_POOL, Validator
 
 TOMBSTONE_UNTIL = (1 << 64) - 1
@@ -38,16 +38,16 @@ class SigningInfo:
 
 
 def get_signing_info(state: KVReader, cons: bytes) -> SigningInfo | None:
+    """Stored as start height || index offset || missed blocks, 8 bytes BE each (read every block)."""
     raw = state.get(k.SIGNING_INFO + cons)
     if raw is None:
         return None
-    m = pb.SigningInfo.FromString(raw)
-    return SigningInfo(m.start_height, m.index_offset, m.missed_blocks)
+    fb = int.from_bytes
+    return SigningInfo(fb(raw[:8], "big"), fb(raw[8:16], "big"), fb(raw[16:24], "big"))
 
 
 def set_signing_info(state: KVStore, cons: bytes, info: SigningInfo) -> None:
-    state.set(k.SIGNING_INFO + cons, pb.SigningInfo(start_height=info.start_height, index_offset=info.index_offset,
-                                                    missed_blocks=info.missed_blocks).SerializeToString())
+    state.set(k.SIGNING_INFO + cons, k.u64(info.start_height) + k.u64(info.index_offset) + k.u64(info.missed_blocks))
 
 
 def reset_window(state: KVStore, cons: bytes, height: int) -> None:
@@ -132,8 +132,7 @@ def process_evidence(ctx: Ctx, env: BlockEnv) -> list[SlashResult]:
             continue  # the same infraction is never slashed twice
         ctx.state.set(done, b"")
         res = slash(ctx, v, ev.height, ev.validator.power, params.slash_fraction_double_sign_bps, "double_sign")
-        v = st.get_validator(ctx.state, op)
-        assert v is not None
+        v = sk_must(ctx, op)
         jail(ctx, v)
         old = replace(v)
         v.tombstoned = True
@@ -155,11 +154,10 @@ def process_downtime(ctx: Ctx, env: BlockEnv) -> list[SlashResult]:
     out = []
     for vote in sorted(env.last_commit.votes, key=lambda vt: vt.validator.address):
         cons = vote.validator.address
-        op = st.operator_by_consensus(ctx.state, cons)
-        if op is None:
-            continue
         info = get_signing_info(ctx.state, cons)
-        if info is None:
+        if info is None:  # its first vote: a validator of ours? (only validators get signing info)
+            if st.operator_by_consensus(ctx.state, cons) is None:
+                continue
             info = SigningInfo(ctx.height, 0, 0)
         idx = info.index_offset % window
         key = k.MISSED + cons + k.u64(idx)
@@ -173,13 +171,13 @@ def process_downtime(ctx: Ctx, env: BlockEnv) -> list[SlashResult]:
             info.missed_blocks -= 1
         info.index_offset += 1
         if missed and info.missed_blocks > max_missed and ctx.height > info.start_height + window:
-            v = st.get_validator(ctx.state, op)
+            op = st.operator_by_consensus(ctx.state, cons)
+            v = st.get_validator(ctx.state, op) if op is not None else None
             if v is not None and not v.jailed:
                 # the infraction is at the last block's height; its power is what CometBFT reports
                 res = slash(ctx, v, ctx.height - 1, vote.validator.power, params.slash_fraction_downtime_bps,
                             "missing_signature")
-                v = st.get_validator(ctx.state, op)
-                assert v is not None
+                v = sk_must(ctx, v.operator)
                 jail(ctx, v)
                 old = replace(v)
                 v.jailed_until_ns = env.time_ns + params.downtime_jail_duration_ns
