@@ -20,7 +20,8 @@ Staking
 | 0x2D | unbonding done ns (8 BE) | operator              | "": validators whose unbonding matures      |
 | 0x2E | from height (8 BE)                               | ValidatorSet in force from that height on   |
 |                                                         | (written when the set changes)              |
-| 0x2F                                                    | "": the set's bridge addresses changed      |
+| 0x2F                                                    | "": the set may have changed in this block  |
+|                                                         | (a power, a jailing or a bridge key)        |
 
 Slashing
 | 0x30 | consensus address (20)                           | SigningInfo                                 |

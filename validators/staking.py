@@ -237,10 +237,12 @@ def process_validator_set(ctx: Ctx, set_height: int) -> list[ValidatorUpdate]:
     records (power, consensus key, bridge address), so only validators that enter or leave the set
     are read in full."""
     params = ctx.params.staking
+    if ctx.state.get(k.SET_DIRTY) is None and st.get_historical(ctx.state, set_height) is not None:
+        return []  # no validator's power, jailing or bridge key changed in this block
     new = dict(st.candidate_powers(ctx.state, params.max_validators))
     last = st.last_set(ctx.state)
     updates: list[tuple[bytes, ValidatorUpdate]] = []
-    changed = ctx.state.get(k.SET_DIRTY) is not None
+    changed = False
     for op in sorted(new):
         power = new[op]
         was = last.get(op)
@@ -277,10 +279,11 @@ def process_validator_set(ctx: Ctx, set_height: int) -> list[ValidatorUpdate]:
         ctx.state.delete(k.LAST_POWER + op)
         updates.append((op, ValidatorUpdate("ed25519", v.consensus_pubkey, 0)))
         del last[op]
-    if changed or st.get_historical(ctx.state, set_height) is None:
-        members = sorted(last.values(), key=lambda m: (-m.power, m.operator))
+    current = st.get_historical(ctx.state, set_height)
+    members = sorted(last.values(), key=lambda m: (-m.power, m.operator))
+    if changed or current is None or list(current.members) != members:
         st.set_historical(ctx.state, set_height, members, params.historical_entries)
-        ctx.state.delete(k.SET_DIRTY)
+    ctx.state.delete(k.SET_DIRTY)
     return [u for _, u in sorted(updates, key=lambda x: x[0])]
 
 

@@ -127,12 +127,18 @@ def get_validator(state: KVReader, operator: bytes) -> Validator | None:
 
 
 def set_validator(state: KVStore, v: Validator, reduction: int, old: Validator | None = None) -> None:
-    """Write `v` and keep the power index in step (`old`: the record before this change, if any)."""
-    if old is not None:
-        state.delete(k.power_index_key(old.power(reduction), old.operator))
+    """Write `v` and keep the power index in step (`old`: the record before this change, if any).
+    A change of the index marks the set for recomputation at the end of the block."""
+    old_key = None if old is None or old.jailed or old.tokens <= 0 else k.power_index_key(old.power(reduction),
+                                                                                          old.operator)
+    new_key = None if v.jailed or v.tokens <= 0 else k.power_index_key(v.power(reduction), v.operator)
+    if old_key != new_key:
+        if old_key is not None:
+            state.delete(old_key)
+        if new_key is not None:
+            state.set(new_key, b"")
+        state.set(k.SET_DIRTY, b"")
     state.set(k.validator_key(v.operator), v.to_proto().SerializeToString(deterministic=True))
-    if not v.jailed and v.tokens > 0:
-        state.set(k.power_index_key(v.power(reduction), v.operator), b"")
 
 
 def iterate_validators(state: KVReader) -> list[Validator]:

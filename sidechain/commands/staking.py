@@ -42,14 +42,7 @@ def _signer(cc: ClientContext, from_key: str) -> bytes:
 
 
 def _fee(cc: ClientContext, fee: str) -> Coin:
-    try:
-        coins = parse_coins(fee)
-    except InvalidInput as e:
-        raise cc.fail(f"--fee {fee!r}: {e.message}") from None
-    if len(coins) != 1:
-        raise cc.fail(f"--fee takes one coin, e.g. 1stake, not {fee!r}")
-    cc.check_denoms(coins, f"--fee {fee}")
-    return coins[0]
+    return cc.fee_coin(fee)  # one coin of an accepted fee denom, at least its minimum
 
 
 def bond_denom(cc: ClientContext) -> str:
