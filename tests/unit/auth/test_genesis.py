@@ -38,7 +38,7 @@ def test_absent_section_is_default() -> None:
     "obj, match",
     [
         ({"accounts": [{"address": bech32_address(bytes(20), "cosmos")}]}, "accounts[0].address"),
-        ({"accounts": [{"address": "side1xyz"}]}, "expected a bech32 address with prefix 'side'"),
+        ({"accounts": [{"address": "side1xyz"}]}, "accounts[0].address: invalid address 'side1xyz': wrong length"),
         ({"accounts": [{"public_key": "00" * 32}]}, "missing 'address'"),
         ({"accounts": [{"address": bech(addr(K)), "public_key": "00" * 32}]}, "does not belong"),
         ({"accounts": [{"address": bech(addr(K)), "public_key": "zz"}]}, "64 hex digits"),
