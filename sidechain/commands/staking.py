@@ -110,15 +110,46 @@ def tx_staking() -> None:
     """Create and edit validators, delegate, unbond, redelegate, unjail."""
 
 
-def _node_keys(node_home: Path, chain_id: str, operator: bytes) -> tuple[bytes, bytes, bytes]:
-    """(consensus pubkey, bridge address, bridge proof) from a validator node's home."""
+def _bridge_private_key(node_home: Path | None, keystore: Path | None, passphrase_file: Path | None) -> bytes:
+    """The bridge key: an Ethereum keystore (e.g. from `sidechain keys bridge-key`) when given, else
+    the node home's config/bridge_key.json (made by `sidechain init`)."""
+    if keystore is not None:
+        from bridge.keys import load_account
+
+        return bytes(load_account(keystore, passphrase_file=passphrase_file).key)
+    if node_home is None:
+        raise click.UsageError("give --node-home (its config/bridge_key.json) or --bridge-keystore")
     from genesis.home import load_bridge_key
+
+    return load_bridge_key(node_home)
+
+
+def _node_keys(node_home: Path, chain_id: str, operator: bytes, keystore: Path | None,
+               keystore_passphrase: Path | None) -> tuple[bytes, bytes, bytes]:
+    """(consensus pubkey, bridge address, bridge proof): the consensus key from the validator node's
+    home, the proof signed here with the bridge key."""
     from genesis.keys import load_validator_key
     from validators.bridgekey import sign_bridge_proof
 
     vkey = load_validator_key(node_home / "config" / "priv_validator_key.json")
-    bridge_address, proof = sign_bridge_proof(load_bridge_key(node_home), chain_id, operator)
+    bridge_address, proof = sign_bridge_proof(_bridge_private_key(node_home, keystore, keystore_passphrase),
+                                              chain_id, operator)
     return vkey.pub_key, bridge_address, proof
+
+
+_keystore_options = (
+    click.option("--bridge-keystore", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                 help="The bridge key as an Ethereum keystore (`sidechain keys bridge-key`); default: the node "
+                      "home's config/bridge_key.json."),
+    click.option("--bridge-passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 default=None, help="Passphrase of --bridge-keystore (else $BRIDGE_PASSPHRASE, else a prompt)."),
+)
+
+
+def _with_keystore(fn: Any) -> Any:
+    for opt in reversed(_keystore_options):
+        fn = opt(fn)
+    return fn
 
 
 @tx_staking.command("create-validator")
@@ -132,14 +163,16 @@ def _node_keys(node_home: Path, chain_id: str, operator: bytes) -> tuple[bytes, 
 @click.option("--max-change-bps", type=click.IntRange(0, 10_000), default=100, show_default=True,
               help="The most the commission may change in 24 h.")
 @click.option("--min-self-delegation", default="1", show_default=True)
+@_with_keystore
 @_tx_options
 def create_validator(node_home: Path, amount: str, moniker: str, details: str, commission_bps: int,
-                     max_commission_bps: int, max_change_bps: int, min_self_delegation: str, from_key: str,
+                     max_commission_bps: int, max_change_bps: int, min_self_delegation: str,
+                     bridge_keystore: Path | None, bridge_passphrase_file: Path | None, from_key: str,
                      fee: str, no_wait: bool, wait_timeout: float, passphrase_file: Path | None,
                      cc: ClientContext) -> None:
     """Make the node at --node-home a validator operated by --from, bonding --amount."""
     operator = _signer(cc, from_key)
-    pub, bridge, proof = _node_keys(node_home, cc.chain_id(), operator)
+    pub, bridge, proof = _node_keys(node_home, cc.chain_id(), operator, bridge_keystore, bridge_passphrase_file)
     min_self = _amount(cc, min_self_delegation, "--min-self-delegation")
     msg = pb.MsgCreateValidator(
         operator=operator, consensus_pubkey=pub, bridge_address=bridge, bridge_key_proof=proof, moniker=moniker,
@@ -157,9 +190,11 @@ def create_validator(node_home: Path, amount: str, moniker: str, details: str, c
 @click.option("--min-self-delegation", default=None)
 @click.option("--new-bridge-key-home", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Register the bridge key in this home's config/bridge_key.json instead.")
+@_with_keystore
 @_tx_options
 def edit_validator(moniker: str | None, details: str | None, commission_bps: int | None,
-                   min_self_delegation: str | None, new_bridge_key_home: Path | None, from_key: str, fee: str,
+                   min_self_delegation: str | None, new_bridge_key_home: Path | None, bridge_keystore: Path | None,
+                   bridge_passphrase_file: Path | None, from_key: str, fee: str,
                    no_wait: bool, wait_timeout: float, passphrase_file: Path | None, cc: ClientContext) -> None:
     """Change the --from operator's validator."""
     operator = _signer(cc, from_key)
@@ -172,12 +207,11 @@ def edit_validator(moniker: str | None, details: str | None, commission_bps: int
         msg.commission_bps = commission_bps
     if min_self_delegation is not None:
         msg.min_self_delegation = str(_amount(cc, min_self_delegation, "--min-self-delegation"))
-    if new_bridge_key_home is not None:
-        from genesis.home import load_bridge_key
+    if new_bridge_key_home is not None or bridge_keystore is not None:
         from validators.bridgekey import sign_bridge_proof
 
-        msg.bridge_address, msg.bridge_key_proof = sign_bridge_proof(load_bridge_key(new_bridge_key_home),
-                                                                     cc.chain_id(), operator)
+        key = _bridge_private_key(new_bridge_key_home, bridge_keystore, bridge_passphrase_file)
+        msg.bridge_address, msg.bridge_key_proof = sign_bridge_proof(key, cc.chain_id(), operator)
     broadcast(cc, from_key, "staking.MsgEditValidator", msg, fee, passphrase_file, no_wait, wait_timeout,
               "edited the validator")
 

@@ -218,3 +218,31 @@ def _b(a: bytes) -> str:
     from sidechain.types import bech32_address
 
     return bech32_address(a, "side")
+
+
+def test_message_refusals_have_their_codes() -> None:
+    c = PosChain()
+    d, nobody = addr_of(D0), b"\x42" * 20
+    v1 = validator_keys(1)
+    cases = [
+        ("staking.MsgDelegate", pb.MsgDelegate(delegator=d, validator=nobody, amount="5"), D0, 6),  # not found
+        ("staking.MsgUndelegate", pb.MsgUndelegate(delegator=d, validator=v1.operator, amount="5"), D0, 9),
+        ("staking.MsgWithdrawRewards", pb.MsgWithdrawRewards(delegator=d), D0, 22),  # no delegation
+        ("staking.MsgUnjail", pb.MsgUnjail(operator=v1.operator), v1.operator_key, 15),  # not jailed
+        ("staking.MsgEditValidator", pb.MsgEditValidator(operator=v1.operator, min_self_delegation="0"),
+         v1.operator_key, 20),  # malformed on its own: a minimum is positive
+        ("staking.MsgEditValidator", pb.MsgEditValidator(operator=v1.operator, min_self_delegation=str(10**30)),
+         v1.operator_key, 8),  # above the self-delegation
+    ]
+    for name, msg, key, expected in cases:
+        out = c.block([c.tx(key, name, msg)])
+        assert code(out) == ("staking", expected), (name, out.tx_results[0].log)
+    c.block([c.tx(D0, "staking.MsgDelegate", pb.MsgDelegate(delegator=d, validator=v1.operator, amount="10"))])
+    out = c.block([c.tx(D0, "staking.MsgUndelegate", pb.MsgUndelegate(delegator=d, validator=v1.operator,
+                                                                      amount="11"))])
+    assert code(out) == ("staking", 10)  # more than the delegation is worth
+    # another signer's address in the message: refused before any state is read
+    out = c.block([c.tx(D0, "staking.MsgDelegate", pb.MsgDelegate(delegator=v1.operator, validator=v1.operator,
+                                                                  amount="5"))])
+    assert code(out) == ("tx", 11)
+    c.check_invariants()
