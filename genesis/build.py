@@ -168,13 +168,7 @@ def _check_stakes(
 ) -> None:
     """Each join's stake is at least one unit of power and its operator holds it in the genesis:
     the checks InitChain makes, here where they can name the join file."""
-    from validators.params import PosParams
-
-    try:
-        staking = PosParams.from_json(params.module("staking"), "params.staking", params.address_prefix).staking
-    except SidechainError as e:
-        raise CollectError(str(e)) from None
-    denom, reduction = staking.bond_denom, staking.power_reduction
+    denom, reduction = params.staking.bond_denom, params.staking.power_reduction
     for j in joins:
         b = j.body
         if b.stake < reduction:

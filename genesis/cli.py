@@ -237,10 +237,7 @@ def collect(
     peers = persistent_peers(signed)
     if peers_out is not None:
         peers_out.write_text(peers + "\n")
-    from validators.params import PosParams
-
-    reduction = PosParams.from_json(gp.module("staking"), "params.staking", gp.address_prefix).staking.power_reduction
-    total = sum(j.body.stake // reduction for j in signed)
+    total = sum(j.body.stake // gp.staking.power_reduction for j in signed)
     click.echo(
         f"wrote {out}: chain {chain_id}, {len(signed)} validators (total power {total}), "
         f"{len(fundings)} funded accounts" + (f", operators get {coins_str(op_coins)}" if op_coins else "")

@@ -150,7 +150,7 @@ def build_network(spec: NetworkSpec, root: Path, ports: Sequence[NodePorts], key
                     ports=np,
                     node_id=load_node_key(home / "config" / "node_key.json").node_id,
                     validator_address=load_validator_key(home / "config" / "priv_validator_key.json").address,
-                    power=v.stake,
+                    power=v.stake // spec.params.staking.power_reduction,
                 )
             )
         for a in spec.accounts:

@@ -37,7 +37,7 @@ from sidechain.errors import SidechainError
 from sidechain.module import CHAIN
 from sidechain.types import Coin, bech32_decode, coins_str, parse_coins
 from validators.genesis import MAX_TOTAL_VOTING_POWER
-from validators.params import PosParams
+from validators.params import PosParams, StakingParams
 
 CHAIN_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,48}$")
 # Monikers become key names, directory-free labels and log prefixes: keep them simple.
@@ -194,6 +194,14 @@ class GenesisParams:
         """The params given for module `name` ({} = its defaults)."""
         return self.modules.get(name, {})
 
+    @property
+    def staking(self) -> StakingParams:
+        """The staking params given (bond denom, power reduction), defaults filled in."""
+        try:
+            return PosParams.from_json(self.module("staking"), "params.staking", self.address_prefix).staking
+        except SidechainError as e:
+            raise SpecError(str(e)) from None
+
     @classmethod
     def from_json(cls, obj: object, path: str = "params") -> GenesisParams:
         names = tuple(m.name for m in CHAIN if m.params_type is not None)
@@ -290,12 +298,7 @@ class NetworkSpec:
             raise SpecError("validators: a network needs at least one validator")
         names: dict[str, str] = {}
         total = 0
-        try:  # the bond denom and power reduction this network's staking params give
-            staking = PosParams.from_json(self.params.module("staking"), "params.staking",
-                                          self.params.address_prefix).staking
-        except SidechainError as e:
-            raise SpecError(str(e)) from None
-        denom, reduction = staking.bond_denom, staking.power_reduction
+        denom, reduction = self.params.staking.bond_denom, self.params.staking.power_reduction
         for i, v in enumerate(self.validators):
             p = f"validators[{i}]"
             if not MONIKER_RE.match(v.moniker):

@@ -49,10 +49,12 @@ def test_reaches_height_20_with_equal_app_hashes(net: TestNetwork) -> None:
     net.wait_height(ALL, 20, timeout=120)
     # Every height from 1 to 20, on all four nodes: same block hash, same non-empty app hash.
     net.assert_agree(ALL, range(1, 21))
-    # The validator set is the one from app_state.validators (via InitChain), with the stakes as power.
+    # The validator set is the one InitChain bonded from app_state.staking: power = self-delegation
+    # // power_reduction (the default spec's 100000000 each: 100).
     genesis = json.loads((net.net.root / "genesis.json").read_text())
-    expected = {v["pub_key"]: int(v["power"]) for v in genesis["app_state"]["validators"]}
-    assert genesis["validators"] == [] and len(expected) == 4
+    expected = {v["consensus_pubkey"]: int(v["self_delegation"]) // 1_000_000
+                for v in genesis["app_state"]["staking"]["validators"]}
+    assert genesis["validators"] == [] and list(expected.values()) == [100] * 4
     for i in ALL:
         assert net.validators(i, 1) == expected
     # Consensus params from genesis: vote extensions from height 1, 4 MiB blocks, evidence limits.
