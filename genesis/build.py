@@ -1,10 +1,12 @@
 """Assemble one genesis.json from signed join files, funded accounts and params (`collect`).
 
-The genesis validator set goes in `app_state.validators` (InitChain returns it; genesis.json's own
-`validators` stays empty), with each validator's stake as its power. Each validator's operator
-account is funded (unless the accounts list already funds it). The result is checked by the
-modules' own genesis code (validators, auth, bank) before it is written, so a genesis this tool
-writes is one the nodes accept.
+The genesis validators go in `app_state.staking.validators`, one entry per join (consensus key,
+operator, bridge address and its proof, commission, the stake as self-delegation); InitChain bonds
+each stake from its operator's balance and returns the set (genesis.json's own `validators` stays
+empty), with power = stake // power_reduction. Each validator's operator account is funded with
+the operator coins unless the accounts list already funds it; either way it must hold the stake.
+The result is checked by the modules' own genesis code and by InitChain on a scratch state before
+it is written, so a genesis this tool writes is one the nodes accept.
 """
 
 from __future__ import annotations
