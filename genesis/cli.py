@@ -157,12 +157,15 @@ def _operator_address(home: Path, operator: str | None, moniker: str, prefix: st
     "--p2p-address", default=None, help="HOST:PORT where peers reach this node (default: p2p.laddr)."
 )
 @click.option("--address-prefix", default="side", show_default=True, help="Bech32 prefix of the network.")
+@click.option("--commission-bps", type=click.IntRange(0, 10_000), default=1000, show_default=True,
+              help="The validator's commission rate (its max rate is the larger of this and 2000).")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Where to write it."
 )
 @_one_line_errors
 def join(
-    home: Path, stake: int, operator: str | None, p2p_address: str | None, address_prefix: str, out: Path
+    home: Path, stake: int, operator: str | None, p2p_address: str | None, address_prefix: str,
+    commission_bps: int, out: Path,
 ) -> None:
     """Write this validator's join file, signed with its consensus key."""
     import tomllib
@@ -176,7 +179,7 @@ def join(
             f"{home} is not a node home; create it with `sidechain genesis init-validator`"
         ) from None
     address = _operator_address(home, operator, moniker, address_prefix)
-    signed = make_join(home, stake, address, p2p_address)
+    signed = make_join(home, stake, address, p2p_address, commission_bps=commission_bps, address_prefix=address_prefix)
     if out.exists():
         raise HomeError(f"{out} exists; choose another --out or remove it")
     write_join_file(out, signed)

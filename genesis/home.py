@@ -328,6 +328,13 @@ def install_genesis(home: Path, genesis: dict[str, object], peers: Sequence[str]
     staking = app_state.get("staking") if isinstance(app_state, dict) else None
     vals = staking.get("validators", []) if isinstance(staking, dict) else []
     is_validator = any(isinstance(v, dict) and v.get("consensus_pubkey") == vkey.pub_key_b64 for v in vals)
+    rows = staking.get("state", []) if isinstance(staking, dict) else []
+    for row in rows if isinstance(rows, list) else []:  # an exported chain: the last set sent to CometBFT
+        if isinstance(row, list) and len(row) == 2 and str(row[0]).startswith("25"):
+            try:
+                is_validator = is_validator or bytes.fromhex(str(row[1]))[8:40] == vkey.pub_key
+            except ValueError:
+                pass
     others = [p for p in peers if p.split("@", 1)[0] != node_id]
     hosts = [p.split("@", 1)[-1].rpartition(":")[0] for p in others]
     own_host = home_p2p_address(home).rpartition(":")[0]

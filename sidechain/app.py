@@ -179,7 +179,7 @@ class Application:
             raise ConsensusFailure(f"invalid genesis: {e}") from None
         if not updates:
             if not req.validators:
-                raise ConsensusFailure("genesis has no validators: set app_state.validators")
+                raise ConsensusFailure("genesis has no validators: list them in app_state.staking.validators")
             updates = req.validators
         staging.set(KEY_CHAIN_ID, req.chain_id.encode())
         self._chain_id = req.chain_id
