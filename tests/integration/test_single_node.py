@@ -39,10 +39,18 @@ def test_single_node_reaches_height_10(make_node: Callable[..., Node], transport
     assert_consistent(node)
     st = rpc(node.rpc_url, "status")
     assert st["node_info"]["network"] == "test-chain"
-    # Metrics on 127.0.0.1: blocks, FinalizeBlock and Commit histograms.
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{node.ports['metrics']}/metrics", timeout=5).read().decode()
-    blocks = [ln for ln in metrics.splitlines() if ln.startswith("sidechain_blocks_committed_total ")]
-    assert blocks and float(blocks[0].split()[1]) >= 10
+    # Metrics on 127.0.0.1: blocks, FinalizeBlock and Commit histograms. CometBFT stores block H (and
+    # reports it in /status) before the app commits it, so the app's count may trail by one for a moment.
+    def committed() -> tuple[float, str]:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{node.ports['metrics']}/metrics", timeout=5).read().decode()
+        lines = [ln for ln in text.splitlines() if ln.startswith("sidechain_blocks_committed_total ")]
+        return (float(lines[0].split()[1]) if lines else 0.0), text
+
+    deadline = time.monotonic() + 10
+    while committed()[0] < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    count, metrics = committed()
+    assert count >= 10
     assert "sidechain_finalize_block_seconds_count" in metrics and "sidechain_commit_seconds_bucket" in metrics
     # `sidechain status` reads the same node through its home.
     out = subprocess.run(SIDECHAIN + ["status", "--home", str(node.home), "--output", "json"],
