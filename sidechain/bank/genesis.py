@@ -64,31 +64,8 @@ class BankGenesis:
                 shown = bech32_address(b.address, address_prefix)
                 raise InvalidGenesis(f"{path}: duplicate entry for {shown} (list each address once)")
             seen.add(b.address)
-            prev = ""
-            for j, c in enumerate(b.coins):
-                if c.amount == 0:
-                    raise InvalidGenesis(f"{path}.coins[{j}]: zero amount of {c.denom}")
-                if c.denom == prev:
-                    raise InvalidGenesis(f"{path}.coins[{j}]: duplicate denom {c.denom}")
-                prev = c.denom
-                try:
-                    totals[c.denom] = totals.get(c.denom, ZERO) + c.amount
-                except AmountOverflow:
-                    raise InvalidGenesis(
-                        f"{path}.coins[{j}]: total supply of {c.denom} exceeds 2^256 - 1"
-                    ) from None
-        prev = ""
-        for j, c in enumerate(self.fee_pool):
-            path = f"app_state.bank.fee_pool[{j}]"
-            if c.amount == 0:
-                raise InvalidGenesis(f"{path}: zero amount of {c.denom}")
-            if c.denom == prev:
-                raise InvalidGenesis(f"{path}: duplicate denom {c.denom}")
-            prev = c.denom
-            try:
-                totals[c.denom] = totals.get(c.denom, ZERO) + c.amount
-            except AmountOverflow:
-                raise InvalidGenesis(f"{path}: total supply of {c.denom} exceeds 2^256 - 1") from None
+            _add_coins(b.coins, f"{path}.coins", totals)
+        _add_coins(self.fee_pool, "app_state.bank.fee_pool", totals)
         computed = tuple(Coin(d, totals[d]) for d in sorted(totals))
         if self.supply and self.supply != computed:
             raise InvalidGenesis(
@@ -152,6 +129,21 @@ class BankGenesis:
             "fee_pool": [coin_json(c) for c in self.fee_pool],
             "supply": [coin_json(c) for c in self.supply],
         }
+
+
+def _add_coins(coins: tuple[Coin, ...], path: str, totals: dict[str, Amount]) -> None:
+    """Check a sorted list of coins (no zero amount, no repeated denom) and add it to `totals`."""
+    prev = ""
+    for j, c in enumerate(coins):
+        if c.amount == 0:
+            raise InvalidGenesis(f"{path}[{j}]: zero amount of {c.denom}")
+        if c.denom == prev:
+            raise InvalidGenesis(f"{path}[{j}]: duplicate denom {c.denom}")
+        prev = c.denom
+        try:
+            totals[c.denom] = totals.get(c.denom, ZERO) + c.amount
+        except AmountOverflow:
+            raise InvalidGenesis(f"{path}[{j}]: total supply of {c.denom} exceeds 2^256 - 1") from None
 
 
 def init_genesis(state: KVStore, gen: BankGenesis, address_prefix: str = "side") -> None:
