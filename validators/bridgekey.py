@@ -8,18 +8,19 @@ signatures are refused (one signature per key and message).
 
 from __future__ import annotations
 
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
-from eth_utils import keccak
-
 from validators.errors import InvalidBridgeProof
+
+# eth-keys and eth-utils are imported on first use: loading them costs ~0.7 s, which every CLI
+# command would otherwise pay at start-up (only staking messages and genesis need them).
 
 DOMAIN = b"sidechain-bridge-key"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def proof_digest(chain_id: str, operator: bytes) -> bytes:
-    return keccak(DOMAIN + chain_id.encode() + operator)
+    from eth_utils import keccak
+
+    return bytes(keccak(DOMAIN + chain_id.encode() + operator))
 
 
 def verify_bridge_proof(chain_id: str, operator: bytes, bridge_address: bytes, proof: bytes) -> None:
@@ -28,6 +29,9 @@ def verify_bridge_proof(chain_id: str, operator: bytes, bridge_address: bytes, p
         raise InvalidBridgeProof("the bridge address must be 20 bytes and not zero")
     if len(proof) != 65:
         raise InvalidBridgeProof(f"the bridge key proof is {len(proof)} bytes, expected 65 (r || s || v)")
+    from eth_keys import keys
+    from eth_keys.exceptions import BadSignature, ValidationError
+
     r, s, v = int.from_bytes(proof[:32], "big"), int.from_bytes(proof[32:64], "big"), proof[64]
     if v >= 27:
         v -= 27
@@ -45,6 +49,8 @@ def verify_bridge_proof(chain_id: str, operator: bytes, bridge_address: bytes, p
 
 def sign_bridge_proof(private_key: bytes, chain_id: str, operator: bytes) -> tuple[bytes, bytes]:
     """(bridge address, 65-byte proof) for a bridge private key (CLI, genesis tools and tests)."""
+    from eth_keys import keys
+
     pk = keys.PrivateKey(private_key)
     sig = pk.sign_msg_hash(proof_digest(chain_id, operator))
     v, r, s = sig.vrs
