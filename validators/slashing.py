@@ -95,11 +95,12 @@ def slash(ctx: Ctx, v: Validator, infraction_height: int, power: int, fraction_b
             want = min(r.initial_balance * fraction_bps // BPS, remaining)
             have = st.get_delegation(ctx.state, delegator, dst_op)
             shares = min(dst.shares_to_remove(want), have)
-            if shares == 0:
-                continue
+            worth = dst.tokens_of(shares)
+            if shares == 0 or worth == 0:
+                continue  # nothing left of it at the destination (unbonded or slashed there already)
             from validators.staking import remove_tokens
 
-            tokens, _ = remove_tokens(ctx, dst, delegator, dst.tokens_of(shares))
+            tokens, _ = remove_tokens(ctx, dst, delegator, worth)
             ctx.bank.burn(ctx.state, pool_of(dst), ctx.coin(tokens))
             remaining -= min(tokens, remaining)
             burned += tokens
