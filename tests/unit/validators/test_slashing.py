@@ -103,3 +103,19 @@ def _b(a: bytes) -> str:
     from sidechain.types import bech32_address
 
     return bech32_address(a, "side")
+
+
+def test_a_redelegation_already_gone_from_its_destination_is_skipped() -> None:
+    c = PosChain()
+    v1, v2 = validator_keys(1), validator_keys(2)
+    c.block([c.tx(D0, "staking.MsgDelegate", pb.MsgDelegate(delegator=addr_of(D0), validator=v1.operator,
+                                                            amount=str(2 * POWER)))])
+    infraction = c.app.last_height
+    c.block([c.tx(D0, "staking.MsgRedelegate", pb.MsgRedelegate(
+        delegator=addr_of(D0), src_validator=v1.operator, dst_validator=v2.operator, amount=str(2 * POWER)))])
+    c.block([c.tx(D0, "staking.MsgUndelegate", pb.MsgUndelegate(delegator=addr_of(D0), validator=v2.operator,
+                                                                amount=str(2 * POWER)))])
+    out = c.block(misbehavior=[evidence(c, 1, infraction + 1, 20)])  # after the redelegation started
+    assert [e.type for e in out.events if e.type in ("slash", "jail")] == ["slash", "jail"]
+    assert c.validator(1).tombstoned
+    c.check_invariants()
