@@ -104,21 +104,21 @@ def _put_rec(state: KVStore, op: bytes, period: int, rate: int, rows: dict[str, 
     state.set(k.CURRENT_REWARDS + op, bytes(out))
 
 
-def _column(state: KVReader, op: bytes, col: int) -> DecCoins:
-    return {d: r[col] for d, r in sorted(_get_rec(state, op)[2].items()) if r[col]}
+def _column(rows: dict[str, list[int]], col: int) -> DecCoins:
+    return {d: r[col] for d, r in sorted(rows.items()) if r[col]}
 
 
 def get_current(state: KVReader, op: bytes) -> tuple[int, DecCoins]:
-    period, _, _rows = _get_rec(state, op)
-    return period, _column(state, op, 0)
+    period, _, rows = _get_rec(state, op)
+    return period, _column(rows, 0)
 
 
 def get_commission(state: KVReader, op: bytes) -> DecCoins:
-    return _column(state, op, 1)
+    return _column(_get_rec(state, op)[2], 1)
 
 
 def get_outstanding(state: KVReader, op: bytes) -> DecCoins:
-    return _column(state, op, 2)
+    return _column(_get_rec(state, op)[2], 2)
 
 
 def _update(state: KVStore, op: bytes, col: int, delta: Mapping[str, int], period: int | None = None,
@@ -273,6 +273,17 @@ def pending_rewards(state: KVReader, v: Validator, delegator: bytes, height: int
     rewards = _add(rewards, {d: (end_ratio.get(d, 0) - ratio_start.get(d, 0)) * stake // DEC
                              for d in sorted(end_ratio)})
     return {d: a for d, a in rewards.items() if a > 0}
+
+
+def pending_now(state: KVReader, v: Validator, delegator: bytes, stake: int) -> DecCoins:
+    """What a withdrawal would pay now, read only: as if the current period ended here."""
+    period, current = get_current(state, v.operator)
+    if period == 0:
+        return {}
+    ratio, _ = _get_hist(state, v.operator, period - 1)
+    if v.tokens:
+        ratio = _add(ratio, {d: current[d] * DEC // v.tokens for d in sorted(current)})
+    return pending_rewards(state, v, delegator, k.U64_MAX - 1, ratio, stake)
 
 
 def withdraw_rewards(state: KVStore, bank: StakingBank, v: Validator, delegator: bytes, stake_now: int,

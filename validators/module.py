@@ -78,8 +78,8 @@ class StakingModule:
         if gen.state:
             for key, value in gen.state:
                 state.set(key, value)
-            return [ValidatorUpdate("ed25519", st.get_validator(state, op).consensus_pubkey, power)  # type: ignore[union-attr]
-                    for op, power in st.last_powers(state)]
+            return [ValidatorUpdate("ed25519", m.consensus_pubkey, m.power)
+                    for _, m in sorted(st.last_set(state).items())]
         st.set_params(state, gen.params)
         bctx = sk.Ctx(state, self._bank, gen.params, ctx.initial_height, ctx.genesis_time_ns)
         for i, c in enumerate(gen.validators):
@@ -247,7 +247,7 @@ class StakingModule:
             for v in targets:
                 stake = v.tokens_of(st.get_delegation(reader, delegator, v.operator))
                 out.append({"validator": bech32_address(v.operator, prefix),
-                            "rewards": dec_json(pending(reader, v, delegator, stake, k.U64_MAX - 1))})
+                            "rewards": dec_json(dist.pending_now(reader, v, delegator, stake))})
             return QueryAnswer({"delegator": rest[0], "rewards": out})
         raise InvalidQuery(f"unknown distribution query {'/'.join(args)!r}")
 
@@ -287,18 +287,6 @@ def validator_json(v: st.Validator, params: PosParams, prefix: str) -> dict[str,
 def dec_json(coins: Mapping[str, int]) -> list[dict[str, str]]:
     """Whole tokens (rounded down) and the exact amount in dec units (10^-18 of a token)."""
     return [{"denom": d, "amount": str(coins[d] // dist.DEC), "dec": str(coins[d])} for d in sorted(coins)]
-
-
-def pending(reader: KVReader, v: st.Validator, delegator: bytes, stake: int, height: int) -> dist.DecCoins:
-    """The rewards a withdrawal would pay now (read only)."""
-    period, current = dist.get_current(reader, v.operator)
-    try:
-        ratio, _ = dist._get_hist(reader, v.operator, period - 1)
-    except LookupError:
-        return {}
-    if v.tokens:
-        ratio = dist._add(ratio, {d: current[d] * dist.DEC // v.tokens for d in sorted(current)})
-    return dist.pending_rewards(reader, v, delegator, height, ratio, stake)
 
 
 def process_rewards(ctx: sk.Ctx, env: BlockEnv) -> list[Event]:

@@ -23,7 +23,7 @@ from validators import distribution as dist
 from validators import keys as k
 from validators import state as st
 from validators.params import BPS
-from validators.staking import Ctx, jail, pool_of, save
+from validators.staking import Ctx, jail, pool_of, remove_tokens, save
 from validators.staking import must_get as sk_must
 from validators.state import NOT_BONDED_POOL, Validator
 
@@ -98,8 +98,6 @@ def slash(ctx: Ctx, v: Validator, infraction_height: int, power: int, fraction_b
             worth = dst.tokens_of(shares)
             if shares == 0 or worth == 0:
                 continue  # nothing left of it at the destination (unbonded or slashed there already)
-            from validators.staking import remove_tokens
-
             tokens, _ = remove_tokens(ctx, dst, delegator, worth)
             ctx.bank.burn(ctx.state, pool_of(dst), ctx.coin(tokens))
             remaining -= min(tokens, remaining)

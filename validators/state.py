@@ -150,16 +150,6 @@ def operator_by_consensus(state: KVReader, cons_addr: bytes) -> bytes | None:
     return state.get(k.BY_CONSENSUS + cons_addr)
 
 
-def candidates_by_power(state: KVReader, limit: int) -> list[bytes]:
-    """Operators of unjailed validators with tokens, highest power first (ties: lower operator first)."""
-    out = []
-    for key, _ in state.iterate(k.POWER_INDEX, prefix_end(k.POWER_INDEX)):
-        out.append(key[9:29])
-        if len(out) >= limit:
-            break
-    return out
-
-
 def candidate_powers(state: KVReader, limit: int) -> list[tuple[bytes, int]]:
     """(operator, power) of the top candidates, read from the power index keys alone."""
     out = []
@@ -179,10 +169,6 @@ def last_set(state: KVReader) -> dict[bytes, SetMember]:
 def set_last(state: KVStore, m: SetMember) -> None:
     state.set(k.LAST_POWER + m.operator, k.u64(m.power) + m.consensus_pubkey + m.bridge_address)
 
-
-def last_powers(state: KVReader) -> list[tuple[bytes, int]]:
-    """(operator, power) of the set last sent to CometBFT, by operator."""
-    return [(op, m.power) for op, m in sorted(last_set(state).items())]
 
 
 # --- delegations ----------------------------------------------------------------------------------
