@@ -42,8 +42,9 @@ def _block_hash(client: NodeClient, height: int) -> str:
 
 
 def trust_point(sources: list[str], offset: int, trust_period: str) -> TrustPoint:
-    """A height `offset` blocks below the first source's latest, its block hash, and every source
-    (at least two: CometBFT's light client needs a primary and a witness) agreeing on that hash."""
+    """A height `offset` blocks below the lowest latest height of the sources (a witness may be a block
+    behind the primary), its block hash, and every source (at least two: CometBFT's light client needs
+    a primary and a witness) agreeing on that hash."""
     try:
         urls = [normalize_node_url(s) for s in sources]
     except ClientError as e:
@@ -55,7 +56,9 @@ def trust_point(sources: list[str], offset: int, trust_period: str) -> TrustPoin
         raise StateSyncConfigError(f"--trust-offset must be >= 0, not {offset}")
     clients = [NodeClient(u, source="--from") for u in urls]
     try:
-        latest = clients[0].latest_height()
+        latest = min(c.latest_height() for c in clients)
+        if latest < 1:
+            raise StateSyncConfigError("a source has no block yet; wait until the chain has produced some")
         height = max(1, latest - offset)
         block_hash = _block_hash(clients[0], height)
         for c in clients[1:]:
@@ -68,8 +71,6 @@ def trust_point(sources: list[str], offset: int, trust_period: str) -> TrustPoin
     except (KeyError, TypeError, ValueError):
         raise StateSyncConfigError(f"{clients[0].url} answered `commit` without a block hash: "
                                    "is it a CometBFT RPC address?") from None
-    if latest < 1:
-        raise StateSyncConfigError(f"{clients[0].url} has no block yet; wait until the chain has produced some")
     return TrustPoint(height, block_hash, tuple(c.url for c in clients), trust_period)
 
 
@@ -99,7 +100,7 @@ def write_statesync(home: Path, tp: TrustPoint) -> Path:
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The joining node's home (made by `sidechain init`, with the chain's genesis).")
 @click.option("--from", "sources", multiple=True, required=True, metavar="URL",
-              help="RPC URL of a node of the chain (give two or more; the first is asked for the trusted height).")
+              help="RPC URL of a node of the chain (give two or more; all must hold the trusted block).")
 @click.option("--trust-offset", type=int, default=0, show_default=True,
               help="Trust the block this many heights below the latest.")
 @click.option("--trust-period", default="168h0m0s", show_default=True,
