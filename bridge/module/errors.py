@@ -30,3 +30,22 @@ class InvalidL1Integer(BridgeRuleError):
     """Not an integer in [0, 2**256 - 1]."""
 
     code = 4
+
+
+class MalformedExtension(BridgeRuleError):
+    """A vote extension (or the extended commit carrying them) that is not well formed: bad encoding,
+    events not contiguous from the chain's next nonce, too many events, too many bytes."""
+
+    code = 5
+
+
+class CommitTxFromUser(BridgeRuleError):
+    """The extended-commit tx kind is put in blocks by their proposer only; no user may send it."""
+
+    code = 6
+
+
+class UnknownBridgeRecord(BridgeRuleError):
+    """A query for a deposit, withdrawal, batch or valset the chain does not have."""
+
+    code = 7
