@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from bridge.module.observe import NO_OBSERVER, L1Observer
 from sidechain import blocks as b
 from sidechain import txflow
 from sidechain.block import KEY_CHAIN_ID, finalize_block, last_block
@@ -109,8 +110,11 @@ class Application:
     """
 
     def __init__(self, data_dir: Path | None = None, keep_versions: int = DEFAULT_KEEP_VERSIONS, *,
-                 modules: ModuleSet = CHAIN, tree: str | None = None) -> None:
+                 modules: ModuleSet = CHAIN, tree: str | None = None,
+                 observer: L1Observer = NO_OBSERVER) -> None:
         self.modules = modules
+        # What this validator's L1 watcher has seen (bridge/watcher.py); read in ExtendVote only.
+        self.observer = observer
         if data_dir is None:
             self._backend: MemoryBackend | LevelDBBackend = MemoryBackend()
         else:
