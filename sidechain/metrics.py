@@ -21,6 +21,14 @@ class AppMetrics:
         self.commit = Histogram("sidechain_commit_seconds", "Commit duration", buckets=_BLOCK_BUCKETS, registry=r)
         self.check_tx = Counter("sidechain_check_tx", "CheckTx results by code", ["code"], registry=r)
         self.abci_requests = Counter("sidechain_abci_requests", "ABCI requests by method", ["method"], registry=r)
+        # The bridge's L1 watcher (bridge/watcher.py), on validators that run one.
+        self.watcher_errors = Counter("sidechain_bridge_watcher_errors",
+                                      "Failed L1 RPC polls of the bridge watcher", registry=r)
+        self.l1_final_height = Gauge("sidechain_bridge_l1_final_height",
+                                     "L1 block the bridge watcher has read completely at final depth", registry=r)
+        self.l1_head = Gauge("sidechain_bridge_l1_head", "L1 head the bridge watcher last saw", registry=r)
+        self.watcher_events_cached = Gauge("sidechain_bridge_watcher_events_cached",
+                                           "L1 events read and not yet applied on the chain", registry=r)
 
     def observe(self, method: str, seconds: float, response: Any) -> None:
         """Adapter hook: called after each ABCI method with its typed response message."""
@@ -38,6 +46,14 @@ class AppMetrics:
             self.blocks.inc()
         elif method == "check_tx":
             self.check_tx.labels(str(response.code)).inc()
+
+    def watcher_error(self) -> None:
+        self.watcher_errors.inc()
+
+    def watcher_state(self, head: int, final_height: int, cached: int) -> None:
+        self.l1_head.set(head)
+        self.l1_final_height.set(final_height)
+        self.watcher_events_cached.set(cached)
 
     def set_height(self, height: int) -> None:
         self.height.set(height)
