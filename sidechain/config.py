@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,13 @@ TREE_IMPLS = ("auto", "native", "python")
 DEFAULT_ABCI_ADDRESS = "tcp://127.0.0.1:26658"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:26670"
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
+FINALITY_MODES = ("confirmations", "finalized")
+DEFAULT_POLL_INTERVAL = "1s"
+DEFAULT_MAX_BLOCK_RANGE = 2000
+MAX_BLOCK_RANGE_LIMIT = 100_000
+_POLL_RE = re.compile(r"^([0-9]+)(ms|s|m)$")
+_POLL_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000}
+_POLL_MIN_MS, _POLL_MAX_MS = 50, 600_000
 
 
 class ConfigError(SidechainError):
@@ -42,6 +50,16 @@ class AppConfig:
     # newest `snapshot_keep_recent` kept in <home>/data/app/snapshots.
     snapshot_interval: int = 0
     snapshot_keep_recent: int = 2
+    # The bridge's L1 watcher (bridge/watcher.py): the L1 JSON-RPC URL ("" runs no watcher), where L1
+    # blocks count as final, how often it polls, and the most blocks asked of one eth_getLogs request.
+    bridge_l1_rpc: str = ""
+    bridge_finality: str = "confirmations"
+    bridge_poll_interval: str = DEFAULT_POLL_INTERVAL
+    bridge_max_block_range: int = DEFAULT_MAX_BLOCK_RANGE
+
+    @property
+    def bridge_poll_seconds(self) -> float:
+        return parse_poll_interval(self.bridge_poll_interval) / 1000
 
     def validate(self) -> None:
         if self.abci_transport not in TRANSPORTS:
@@ -63,6 +81,16 @@ class AppConfig:
                               f"not {self.snapshot_interval}")
         if self.snapshot_keep_recent < 1:
             raise ConfigError(f"statesync.snapshot_keep_recent must be at least 1, not {self.snapshot_keep_recent}")
+        if self.bridge_l1_rpc and not _is_http_url(self.bridge_l1_rpc):
+            raise ConfigError(f'bridge.l1_rpc must be an http:// or https:// URL such as "http://127.0.0.1:8545", '
+                              f'or "" to run no watcher, not {self.bridge_l1_rpc!r}')
+        if self.bridge_finality not in FINALITY_MODES:
+            raise ConfigError(f"bridge.finality must be one of {', '.join(FINALITY_MODES)}, "
+                              f"not {self.bridge_finality!r}")
+        parse_poll_interval(self.bridge_poll_interval)
+        if not 1 <= self.bridge_max_block_range <= MAX_BLOCK_RANGE_LIMIT:
+            raise ConfigError(f"bridge.max_block_range must be a number of L1 blocks in [1, {MAX_BLOCK_RANGE_LIMIT}], "
+                              f"not {self.bridge_max_block_range}")
 
     def to_toml(self) -> str:
         doc: dict[str, Any] = {
@@ -85,7 +113,17 @@ class AppConfig:
             "# statesync.snapshot_interval: take a state-sync snapshot every N heights (0: never); the newest\n"
             "# snapshot_keep_recent are kept and served to joining nodes (docs/STATESYNC.md).\n\n"
         )
-        return header + tomli_w.dumps(doc)
+        bridge = {"bridge": {"l1_rpc": self.bridge_l1_rpc, "finality": self.bridge_finality,
+                             "poll_interval": self.bridge_poll_interval,
+                             "max_block_range": self.bridge_max_block_range}}
+        bridge_comment = (
+            "\n# The bridge's L1 watcher, run by validators only: l1_rpc is the L1 JSON-RPC URL (http or https);\n"
+            '# "" runs no watcher (non-validators, or a chain without an L1 bridge). finality: "confirmations"\n'
+            "# (head minus the chain's l1_confirmations, for an L1 without finality such as geth --dev) or\n"
+            '# "finalized" (the L1 `finalized` block). poll_interval: "500ms", "1s", "1m"; max_block_range:\n'
+            "# L1 blocks per eth_getLogs request (lower it if your RPC provider limits log queries).\n"
+        )
+        return header + tomli_w.dumps(doc) + bridge_comment + tomli_w.dumps(bridge)
 
 
 def load_config(path: Path) -> AppConfig:
@@ -109,6 +147,10 @@ def load_config(path: Path) -> AppConfig:
             store_tree=str(raw.get("store", {}).get("tree", "auto")),
             snapshot_interval=_int(raw.get("statesync", {}), "snapshot_interval", 0),
             snapshot_keep_recent=_int(raw.get("statesync", {}), "snapshot_keep_recent", 2),
+            bridge_l1_rpc=_str(raw.get("bridge", {}), "bridge.l1_rpc", ""),
+            bridge_finality=_str(raw.get("bridge", {}), "bridge.finality", "confirmations"),
+            bridge_poll_interval=_str(raw.get("bridge", {}), "bridge.poll_interval", DEFAULT_POLL_INTERVAL),
+            bridge_max_block_range=_int(raw.get("bridge", {}), "max_block_range", DEFAULT_MAX_BLOCK_RANGE),
         )
     except (TypeError, ValueError, AttributeError) as e:
         raise ConfigError(f"{path}: {e}") from None
@@ -126,11 +168,51 @@ def _int(section: Any, name: str, default: int) -> int:
     return value
 
 
+def _str(section: Any, name: str, default: str) -> str:
+    value = section.get(name.rpartition(".")[2], default)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {value!r}")
+    return value
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+
+
+def parse_poll_interval(value: str) -> int:
+    """Milliseconds of a duration such as "500ms", "1s" or "2m" (bridge.poll_interval)."""
+    m = _POLL_RE.match(value)
+    if m is None:
+        raise ConfigError(f'bridge.poll_interval must be a duration such as "500ms", "1s" or "1m", not {value!r}')
+    ms = int(m.group(1)) * _POLL_UNIT_MS[m.group(2)]
+    if not _POLL_MIN_MS <= ms <= _POLL_MAX_MS:
+        raise ConfigError(f"bridge.poll_interval must be between {_POLL_MIN_MS}ms and {_POLL_MAX_MS // 60_000}m, "
+                          f"not {value!r}")
+    return ms
+
+
 def set_snapshots(path: Path, interval: int, keep_recent: int) -> None:
     """Turn state-sync snapshots on (or off, interval 0) in the app config at `path`."""
     import dataclasses
 
     cfg = dataclasses.replace(load_config(path), snapshot_interval=interval, snapshot_keep_recent=keep_recent)
+    cfg.validate()
+    path.write_text(cfg.to_toml())
+
+
+def set_bridge_watcher(path: Path, l1_rpc: str, finality: str | None = None) -> None:
+    """Point the bridge watcher of the node whose app config is at `path` at an L1 RPC ("" turns it off)."""
+    import dataclasses
+
+    cfg = load_config(path)
+    cfg = dataclasses.replace(cfg, bridge_l1_rpc=l1_rpc, bridge_finality=finality or cfg.bridge_finality)
     cfg.validate()
     path.write_text(cfg.to_toml())
 

@@ -21,14 +21,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from bridge.module.observe import NO_OBSERVER
 from sidechain import blocks as b
 from sidechain.app import Application, ApplicationAPI
-from sidechain.cometbft import find_cometbft
+from sidechain.cometbft import find_cometbft, read_mempool_limits
 from sidechain.config import AppConfig, NodeHome, load_config
 from sidechain.errors import SidechainError
 from sidechain.metrics import AppMetrics
+
+if TYPE_CHECKING:
+    from bridge.watcher import Watcher
 
 log = logging.getLogger("sidechain.node")
 blocks_log = logging.getLogger("sidechain.blocks")
@@ -132,7 +136,15 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
         loop.add_signal_handler(sig, request_stop, 0, f"received {signal.Signals(sig).name}, stopped")
 
     metrics = AppMetrics() if cfg.metrics_enabled else None
-    app = Application(home.app_data, tree=cfg.store_tree)
+    l1_watcher = _bridge_watcher(cfg, metrics)
+    app = Application(home.app_data, tree=cfg.store_tree, observer=l1_watcher or NO_OBSERVER)
+    app.set_mempool_limits(*read_mempool_limits(home))  # refuse "mempool full" before CometBFT would drop a tx
+
+    def close_app() -> None:
+        if l1_watcher is not None:
+            l1_watcher.stop(timeout=2.0)  # a daemon thread: a request in flight to a hung L1 does not hold us
+        app.close()
+
     # The state loaded at start (the Merkle tree, caches) lives as long as the process: keep the
     # cyclic GC from walking it on every collection.
     gc.collect()
@@ -156,7 +168,7 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
         try:
             metrics.serve(cfg.metrics_address)
         except OSError as e:
-            app.close()
+            close_app()
             return _Outcome(1, f"cannot serve metrics on {cfg.metrics_address}: {e.strerror or e}")
         metrics.set_height(app.last_height)
 
@@ -169,12 +181,15 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
             server = SocketServer(adapter, cfg.abci_address, cfg.max_frame_bytes, on_fatal=fatal)
             await server.start()
     except (OSError, RuntimeError) as e:
-        app.close()
+        close_app()
         return _Outcome(1, f"cannot listen for ABCI on {cfg.abci_address}: {getattr(e, 'strerror', None) or e}")
 
     print(f"app: height {app.last_height}, ABCI {cfg.abci_transport} on {cfg.abci_address}"
           + (f", metrics on http://{cfg.metrics_address}/metrics" if metrics else "")
           + f", logs in {home.logs}", file=console, flush=True)
+    if l1_watcher is not None:
+        l1_watcher.start()
+        print(f"bridge watcher: {l1_watcher.describe()}", file=console, flush=True)
 
     proc: asyncio.subprocess.Process | None = None
     comet_log: Path = home.logs / "cometbft.log"
@@ -214,8 +229,18 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
         server.stop()
     if snapshots is not None:
         snapshots.stop()  # its view reads the database: finish before closing it
-    app.close()
+    close_app()
     return outcome
+
+
+def _bridge_watcher(cfg: AppConfig, metrics: AppMetrics | None) -> Watcher | None:
+    """The L1 watcher when app.toml names an L1 RPC (validators); None otherwise (no L1 traffic at all)."""
+    if not cfg.bridge_l1_rpc:
+        return None
+    from bridge.watcher import Watcher
+
+    return Watcher(cfg.bridge_l1_rpc, finality=cfg.bridge_finality, poll_interval=cfg.bridge_poll_seconds,
+                   max_block_range=cfg.bridge_max_block_range, metrics=metrics)
 
 
 def start(home_dir: Path, abci_only: bool = False, console: TextIO = sys.stdout,
