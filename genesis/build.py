@@ -142,8 +142,9 @@ def assemble_genesis(
             balances.append({"address": j.body.operator, "coins": [coin_json(c) for c in operator_coins]})
             funded.add(j.body.operator)
     _check_stakes(joins, accounts, params, operator_coins)
+    present = CHAIN.default_genesis_json()  # a module absent by default (the bridge) is added by its tooling
     app_state: dict[str, object] = {
-        m.name: {"params": params.module(m.name)} for m in CHAIN if m.params_type is not None
+        m.name: {"params": params.module(m.name)} for m in CHAIN if m.params_type is not None and m.name in present
     }
     app_state["auth"] = {**app_state["auth"], "accounts": []}  # type: ignore[dict-item]
     app_state["bank"] = {**app_state["bank"], "balances": balances}  # type: ignore[dict-item]
@@ -189,7 +190,7 @@ def _check_stakes(
             )
 
 
-def check_app_state(app_state: dict[str, object], chain_id: str = "") -> None:
+def check_app_state(app_state: dict[str, object], chain_id: str = "", vote_extensions_enable_height: int = 1) -> None:
     """The app_state as InitChain will read it: every module's section by the module's own rules,
     then InitChain itself on a scratch state (funds for every self-delegation, the bridge key proofs
     when `chain_id` is given), and a validator set (InitChain refuses a genesis without one)."""
@@ -197,7 +198,8 @@ def check_app_state(app_state: dict[str, object], chain_id: str = "") -> None:
 
     try:
         genesis = CHAIN.parse_genesis(app_state)
-        updates = CHAIN.init_genesis(CacheKV(MemoryBackend()), genesis, chain_id)
+        updates = CHAIN.init_genesis(CacheKV(MemoryBackend()), genesis, chain_id,
+                                     vote_extensions_enable_height=vote_extensions_enable_height)
     except SidechainError as e:
         raise CollectError(f"the genesis would be invalid: {e}") from None
     if not updates:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +37,14 @@ from sidechain import txflow
 from sidechain.block import KEY_CHAIN_ID, finalize_block, last_block
 from sidechain.env import ChainRules, TxEnv, next_block_env
 from sidechain.errors import ConsensusFailure, InvalidGenesis, InvalidInput
+from sidechain.extcommit import (
+    CommitTxError,
+    CommitTxFromUser,
+    check_commit,
+    decode_commit_tx,
+    encode_commit_tx,
+    is_commit_tx,
+)
 from sidechain.module import CHAIN, ModuleSet
 from sidechain.snapshots import SnapshotManager, StateRestore, check_offer, install_restored, restore_area
 from sidechain.store import CacheKV, LevelDBBackend, MemoryBackend, MerkleStore, StoreError
@@ -84,12 +92,61 @@ class ChainNotReady(InvalidInput):
     code = 2
 
 
+class MempoolFull(InvalidInput):
+    """CheckTx while CometBFT's mempool is full (as this app counts it): nothing was checked or
+    recorded, the same tx bytes may be sent again once blocks have made room."""
+
+    codespace = "mempool"
+    code = 2
+
+
+class MempoolGauge:
+    """The app's own count of what CometBFT's mempool holds: new txs accepted by CheckTx plus the
+    rechecks that passed since the last Commit (CometBFT rechecks every tx left after a block, and
+    sends no new CheckTx until those are answered, so the count restarts at each Commit).
+
+    Why: CometBFT v0.38 checks the mempool's limits again *after* CheckTx answered code 0 and then
+    drops the tx silently (mempool/clist_mempool.go, resCbFirstTime), while the check-state has
+    already moved the account's sequence on. Refusing here, before anything is checked, keeps the
+    mempool under its limits with no such drop. The count can only be high (a tx CometBFT removed on
+    its own), never low, while `recheck` is on; with it off the gauge is disabled (limit 0).
+    """
+
+    __slots__ = ("max_txs", "max_bytes", "txs", "bytes")
+
+    def __init__(self, max_txs: int = 0, max_bytes: int = 0) -> None:
+        self.max_txs = max_txs  # 0: no limit of ours (CometBFT's own limits still apply)
+        self.max_bytes = max_bytes
+        self.txs = 0
+        self.bytes = 0
+
+    def full(self, size: int) -> MempoolFull | None:
+        """The refusal for one more tx of `size` bytes (CometBFT's isFull rule), or None."""
+        if self.max_txs and self.txs >= self.max_txs:
+            return MempoolFull(f"mempool full ({self.txs} txs, limit {self.max_txs}); retry the same tx shortly")
+        if self.max_bytes and self.bytes + size > self.max_bytes:
+            return MempoolFull(f"mempool full ({self.bytes} bytes, limit {self.max_bytes}); retry the same tx "
+                               "shortly")
+        return None
+
+    def add(self, size: int) -> None:
+        self.txs += 1
+        self.bytes += size
+
+    def reset(self) -> None:
+        self.txs = 0
+        self.bytes = 0
+
+
 # Query codes (codespace "query").
 QUERY_CODESPACE = "query"
 QUERY_UNKNOWN_PATH = 2
 QUERY_BAD_REQUEST = 3
 QUERY_HEIGHT_UNAVAILABLE = 4
 QUERY_NOT_FOUND = 5
+
+
+OK_RESULT = b.TxResult()
 
 
 def tx_proto_size(n: int) -> int:
@@ -136,6 +193,7 @@ class Application:
         self._check_env: TxEnv | None = None
         self._staged: b.CommitResult | None = None
         self._genesis_staged = False
+        self.mempool = MempoolGauge()
         if self._last_height:
             self._after_commit()
 
@@ -178,7 +236,9 @@ class Application:
             raise ConsensusFailure(f"invalid genesis: {e}") from None
         staging = CacheKV(self.store)
         try:
-            updates = self.modules.init_genesis(staging, genesis, req.chain_id, req.initial_height, req.time_ns)
+            updates = self.modules.init_genesis(
+                staging, genesis, req.chain_id, req.initial_height, req.time_ns,
+                req.consensus_params.vote_extensions_enable_height)
         except InvalidGenesis as e:
             raise ConsensusFailure(f"invalid genesis: {e}") from None
         if not updates:
@@ -209,19 +269,35 @@ class Application:
         self._check_state = CacheKV(committed)
         _height, time_ns = last_block(committed)
         self._check_env = TxEnv(next_block_env(self._chain_id, self._last_height + 1, time_ns), self._rules)
+        self.mempool.reset()  # CometBFT now rechecks what is left; each recheck that passes counts again
+        if self.modules.vote_extender is not None:
+            self.modules.vote_extender.after_commit(committed, self._last_height, self.observer)
 
     # -- mempool --------------------------------------------------------------------------------
+
+    def set_mempool_limits(self, max_txs: int, max_bytes: int) -> None:
+        """CometBFT's [mempool] size and max_txs_bytes (0: no limit of the app's own; see MempoolGauge)."""
+        self.mempool.max_txs = max_txs
+        self.mempool.max_bytes = max_bytes
 
     def check_tx(self, tx: bytes, recheck: bool) -> b.TxResult:
         if self._check_state is None or self._check_env is None:
             return failed_result(ChainNotReady("the chain has not committed its first block yet; retry shortly"))
+        if not recheck:
+            full = self.mempool.full(len(tx))
+            if full is not None:
+                return failed_result(full)
         env = self._check_env
+        if is_commit_tx(tx):
+            return failed_result(CommitTxFromUser("an extended-commit tx is put in a block by its proposer only; "
+                                                  "it cannot be sent"))
         try:
             decoded = txflow.check_stateless(tx, env.rules, self.sig_cache, recheck=recheck)
             txflow.check_stateful(self._check_state, decoded, env)
         except InvalidInput as e:
             return failed_result(e)
-        return b.TxResult()
+        self.mempool.add(len(tx))
+        return OK_RESULT
 
     # -- proposals ------------------------------------------------------------------------------
 
@@ -231,11 +307,21 @@ class Application:
         base: KVReader = self.store if self._genesis_staged else self.store.committed()
         return CacheKV(base), TxEnv(env, self._chain_rules())
 
+    def _commit_required(self, state: KVReader, height: int) -> bool:
+        ve = self.modules.vote_extender
+        return ve is not None and ve.extended_commit_required(state, height)
+
     def prepare_proposal(self, req: b.PrepareProposalRequest) -> list[bytes]:
         branch, env = self._proposal_env(req.env)
         out: list[bytes] = []
         used = 0
+        if self._commit_required(branch, req.env.height):
+            commit_tx = encode_commit_tx(req.env.height - 1, req.local_last_commit)
+            out.append(commit_tx)
+            used += tx_proto_size(len(commit_tx))
         for raw in req.txs:
+            if is_commit_tx(raw):
+                continue
             size = tx_proto_size(len(raw))
             if used + size > req.max_tx_bytes:
                 continue  # a smaller tx further on may still fit
@@ -250,7 +336,19 @@ class Application:
 
     def process_proposal(self, req: b.ProcessProposalRequest) -> bool:
         branch, env = self._proposal_env(req.env)
-        for i, raw in enumerate(req.txs):
+        txs = req.txs
+        if self._commit_required(branch, req.env.height):
+            try:
+                self._check_commit_tx(branch, req.env.height, txs)
+            except CommitTxError as e:
+                log.warning("rejecting proposal at height %d: %s", req.env.height, e)
+                return False
+            txs = txs[1:]
+        for i, raw in enumerate(txs):
+            if is_commit_tx(raw):
+                log.warning("rejecting proposal at height %d: an extended commit out of place (tx %d)",
+                            req.env.height, i)
+                return False
             try:
                 decoded = txflow.check_stateless(raw, env.rules, self.sig_cache)
                 txflow.check_stateful(branch, decoded, env)
@@ -259,11 +357,43 @@ class Application:
                 return False
         return True
 
+    def _check_commit_tx(self, state: KVReader, height: int, txs: Sequence[bytes]) -> None:
+        """CommitTxError unless txs[0] is the extended commit of height - 1 by its validator set."""
+        if not txs or not is_commit_tx(txs[0]):
+            raise CommitTxError(f"the block does not start with the extended commit of height {height - 1}")
+        source = self.modules.validator_source
+        members = None if source is None else source.consensus_members(state, height - 1)
+        if members is None:
+            raise CommitTxError(f"the validator set of height {height - 1} is not known")
+        check_commit(decode_commit_tx(txs[0]), height - 1, self._chain_id, members)
+
+    def _vote_state(self, height: int) -> KVReader | None:
+        """The committed state votes of `height` are made on (that of height - 1), if the app is there."""
+        if self._last_height != height - 1 or self._staged is not None:
+            return None
+        return self.store if self._genesis_staged else self.store.committed()
+
     def extend_vote(self, req: b.ExtendVoteRequest) -> bytes:
-        return b""  # the bridge's L1 attestations will travel here
+        ve = self.modules.vote_extender
+        state = self._vote_state(req.env.height)
+        if ve is None or state is None:
+            return b""
+        return ve.extend_vote(state, req.env.height, self.observer)
 
     def verify_vote_extension(self, req: b.VerifyVoteExtensionRequest) -> bool:
-        return req.vote_extension == b""
+        ve = self.modules.vote_extender
+        state = self._vote_state(req.height)
+        if ve is None:
+            return req.vote_extension == b""
+        if state is None:
+            # Not at that height (CometBFT verifies current-height votes only): nothing to judge by.
+            log.warning("vote extension for height %d while at height %d: refused", req.height, self._last_height)
+            return False
+        ok = ve.verify_vote_extension(state, req.height, req.validator_address, req.vote_extension)
+        if not ok:
+            log.warning("refusing the vote extension of %s at height %d", req.validator_address.hex().upper(),
+                        req.height)
+        return ok
 
     # -- execution ------------------------------------------------------------------------------
 

@@ -2,11 +2,16 @@
 
     finalize_block(state, env, txs, modules, cache) -> BlockOutput
 
-    1. begin_block    each module's begin-block step, in module order (none yet)
+    0. extended_commit  when the chain's vote extensions require it, the block's first tx is the
+                      extended commit of the height before (sidechain/extcommit.py, checked by
+                      ProcessProposal); it is decoded into `env.extended_commit` for the steps
+    1. begin_block    each module's begin-block step, in module order (staking: rewards, evidence,
+                      downtime; bridge: L1 events attested in the extended commit)
     2. transactions   each tx in block order: check_stateless (through the signature cache), the ante
                       step, then its messages (sidechain/txflow.py); a failing tx is a result, never
                       an exception
-    3. end_block      each module's end-block step, in module order (none yet)
+    3. end_block      each module's end-block step, in module order (staking: unbonding, the
+                      validator set)
     4. collect_fees   the fees the block's txs paid go to the fee pool, one write per denom
     5. record_block   the block's height and header time, in the app's own keys
 
@@ -24,12 +29,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sidechain import txflow
 from sidechain.blocks import BlockEnv, BlockOutput, Event, TxResult, ValidatorUpdate
 from sidechain.env import ChainRules, CollectedFees, TxEnv
+from sidechain.extcommit import CommitTxError, decode_commit_tx, is_commit_tx
 from sidechain.module import ModuleSet
 from sidechain.store.api import KVReader, KVStore
+from sidechain.tx import failed_result
 
 KEY_LAST_BLOCK = b"\xf0last_block"
 KEY_CHAIN_ID = b"\xf1"
@@ -40,13 +48,27 @@ def finalize_block(state: KVStore, env: BlockEnv, txs: Sequence[bytes], modules:
     """Apply one block to `state` (see the module docstring for the steps)."""
     events: list[Event] = []
     updates: list[ValidatorUpdate] = []
+    env, commit_results, txs = process_extended_commit(state, env, txs, modules)
     process_begin_block(state, env, modules, events)
     tx_env = TxEnv(env, rules, CollectedFees())
-    results = process_transactions(state, txs, tx_env, cache)
+    results = commit_results + process_transactions(state, txs, tx_env, cache)
     process_end_block(state, env, modules, events, updates)
     process_collect_fees(state, tx_env.fees, modules)
     process_record_block(state, env)
     return BlockOutput(tx_results=results, events=tuple(events), validator_updates=tuple(updates))
+
+
+def process_extended_commit(state: KVReader, env: BlockEnv, txs: Sequence[bytes], modules: ModuleSet
+                            ) -> tuple[BlockEnv, tuple[TxResult, ...], Sequence[bytes]]:
+    """(env with the extended commit, the commit tx's result, the user txs that follow)."""
+    ve = modules.vote_extender
+    if ve is None or not txs or not is_commit_tx(txs[0]) or not ve.extended_commit_required(state, env.height):
+        return env, (), txs  # a commit tx anywhere else is a user tx, and fails as one
+    try:
+        commit = decode_commit_tx(txs[0])
+    except CommitTxError as e:
+        return env, (failed_result(e),), txs[1:]
+    return replace(env, extended_commit=commit), (TxResult(),), txs[1:]
 
 
 def process_begin_block(state: KVStore, env: BlockEnv, modules: ModuleSet, events: list[Event]) -> None:

@@ -8,8 +8,12 @@ Times are integer nanoseconds since the Unix epoch, taken from the block header 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sidechain.store.proof import ProofOp  # (type, key, data): CometBFT's ProofOp, as a tuple
+
+if TYPE_CHECKING:
+    from sidechain.extcommit import ExtendedCommit
 
 # CometBFT's BlockIDFlag values (tendermint.types.BlockIDFlag).
 BLOCK_ID_FLAG_ABSENT = 1
@@ -77,6 +81,9 @@ class BlockEnv:
     next_validators_hash: bytes = b""
     last_commit: CommitInfo = NO_VOTES
     misbehavior: tuple[Misbehavior, ...] = ()
+    # The extended commit of the height before, from the block's first tx (sidechain/extcommit.py),
+    # when the chain's vote extensions require one; checked by ProcessProposal.
+    extended_commit: ExtendedCommit | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,7 @@ class GenesisContext:
     chain_id: str = ""  # known at InitChain (and to genesis tools that are given it)
     initial_height: int = 1
     genesis_time_ns: int = 0
+    vote_extensions_enable_height: int = 0  # consensus_params.abci (known at InitChain)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,11 @@ A module is one package that owns a range of store-key prefixes and everything k
     steps         optional begin_block(state, env) / end_block(state, env) -> StepOutput
     roles         optional: ante(state) (the auth module: the checks before a tx's messages),
                   collect_fees(state, coins) (the bank module: fees into the fee pool),
-                  explain_failure(state, tx, err, registry) (a clearer error for a failed tx)
+                  explain_failure(state, tx, err, registry) (a clearer error for a failed tx),
+                  extend_vote / verify_vote_extension / extended_commit_required
+                  (at most one module: the bridge; see VoteExtender), consensus_members(state, h)
+                  (staking: the validator set of a height, to check the extended commit against),
+                  bind_module_accounts(accounts) (told the chain's module accounts once, at build)
 
 `CHAIN_MODULES` is the chain: adding a module is one new package plus one line there. The order
 is consensus: it is the order of genesis sections, of begin-block and end-block steps and of
@@ -29,6 +33,7 @@ Store-key prefixes (the first byte of every key in the authenticated state):
     0x01-0x0F  auth        accounts, params                (sidechain/auth/keys.py)
     0x10-0x1F  bank        balances, supply, fee pool      (sidechain/bank/keys.py)
     0x20-0x3F  staking     validators, delegations, rewards, slashing (validators/keys.py)
+    0x40-0x4F  bridge      L1 events applied, deposits, supply, L1 valset (bridge/module/keys.py)
     0xF0-0xFF  app         last block, chain id            (sidechain/block.py, sidechain/app.py)
 
 Who may import whom (tests/unit/test_imports.py checks it):
@@ -48,11 +53,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, cast
 
+from bridge.module.module import BridgeModule
 from sidechain.auth.module import AuthModule
 from sidechain.bank.module import BankModule
 from sidechain.blocks import BlockEnv, ValidatorUpdate
 from sidechain.env import AnteHandler, ChainRules, GenesisContext, PrefixRange, QueryRoute, StepOutput
 from sidechain.errors import InvalidGenesis, InvalidInput, InvalidParams
+from sidechain.extcommit import Member
 from sidechain.store.api import KVReader, KVStore
 from sidechain.tx import DecodedTx, MsgHandler, MsgRegistry, core_msg_names, is_module_msg_name, validate_chain_id
 from sidechain.types import Coin, json_object
@@ -140,6 +147,31 @@ class FailureExplainer(Protocol):
                         registry: MsgRegistry) -> InvalidInput | None: ...
 
 
+class VoteExtender(Protocol):
+    """The module that owns vote extensions (at most one: the bridge). `state` is the committed
+    state the call is made on (ExtendVote and VerifyVoteExtension for height H see H - 1's)."""
+
+    def extended_commit_required(self, state: KVReader, height: int) -> bool:
+        """Whether the block at `height` must start with the extended commit of `height - 1`."""
+        ...
+
+    def extend_vote(self, state: KVReader, height: int, local: object) -> bytes:
+        """This validator's extension; `local` is the app's per-process source (the L1 watcher)."""
+        ...
+
+    def verify_vote_extension(self, state: KVReader, height: int, validator: bytes, extension: bytes) -> bool: ...
+
+    def after_commit(self, state: KVReader, height: int, local: object) -> None:
+        """Tell the per-process source what the chain committed (it must not block)."""
+        ...
+
+
+class ValidatorSource(Protocol):
+    def consensus_members(self, state: KVReader, height: int) -> Mapping[bytes, Member] | None:
+        """The validator set in force at `height` by consensus address; None if not known."""
+        ...
+
+
 class BlockStep(Protocol):
     def __call__(self, state: KVStore, env: BlockEnv) -> StepOutput: ...
 
@@ -183,6 +215,13 @@ class ModuleSet:
             m for m in self.modules if hasattr(m, "explain_failure"))  # type: ignore[misc]
         self.module_accounts: frozenset[bytes] = frozenset(
             a for m in self.modules for a in getattr(m, "module_accounts", ()))
+        for m in self.modules:
+            if hasattr(m, "bind_module_accounts"):
+                m.bind_module_accounts(self.module_accounts)
+        self.vote_extender: VoteExtender | None = _optional_role(self.modules, "extend_vote")
+        self.validator_source: ValidatorSource | None = _optional_role(self.modules, "consensus_members")
+        if self.vote_extender is not None and self.validator_source is None:
+            raise TypeError("a module owns vote extensions but none offers consensus_members() to check them")
 
     def __iter__(self) -> Any:
         return iter(self.modules)
@@ -247,14 +286,15 @@ class ModuleSet:
         return Genesis(prefix, tuple(sections))
 
     def init_genesis(self, state: KVStore, genesis: Genesis, chain_id: str = "", initial_height: int = 1,
-                     time_ns: int = 0) -> tuple[ValidatorUpdate, ...]:
+                     time_ns: int = 0, vote_extensions_enable_height: int = 0) -> tuple[ValidatorUpdate, ...]:
         """Write every module's genesis into `state`; the validator updates the modules return."""
         updates: list[ValidatorUpdate] = []
         earlier: dict[str, Any] = {}
         for m, (name, gen) in zip(self.modules, genesis.sections, strict=True):
             if m.name != name:
                 raise ValueError("genesis sections are not in module order")
-            ctx = GenesisContext(genesis.address_prefix, dict(earlier), chain_id, initial_height, time_ns)
+            ctx = GenesisContext(genesis.address_prefix, dict(earlier), chain_id, initial_height, time_ns,
+                                 vote_extensions_enable_height)
             updates.extend(m.init_genesis(state, gen, ctx))
             earlier[name] = gen
         return tuple(updates)
@@ -351,6 +391,13 @@ def _build(module_types: Sequence[ModuleType]) -> tuple[Module, ...]:
     return tuple(built[t.name] for t in module_types)
 
 
+def _optional_role(modules: Sequence[Module], method: str) -> Any:
+    found = [m for m in modules if hasattr(m, method)]
+    if len(found) > 1:
+        raise TypeError(f"at most one module may offer {method}(), found {[m.name for m in found]}")
+    return found[0] if found else None
+
+
 def _one_role(modules: Sequence[Module], method: str) -> Any:
     found = [m for m in modules if hasattr(m, method)]
     if len(found) != 1:
@@ -364,6 +411,7 @@ CHAIN_MODULES: tuple[ModuleType, ...] = (
     AuthModule,
     BankModule,
     StakingModule,
+    BridgeModule,
 )
 
 CHAIN = ModuleSet(CHAIN_MODULES)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from sidechain.blocks import BLOCK_ID_FLAG_COMMIT, BlockEnv, Event, EventAttribute, ValidatorUpdate
 from sidechain.env import ChainRules, GenesisContext, PrefixRange, QueryAnswer, QueryRoute, StepOutput
 from sidechain.errors import InvalidAddress, InvalidGenesis, InvalidInput
+from sidechain.extcommit import Member
 from sidechain.store.api import KVReader, KVStore, prefix_end
 from sidechain.tx import MsgHandler
 from sidechain.types import Address, Amount, Coin, bech32_address
@@ -62,6 +63,13 @@ class StakingModule:
 
     def get_params(self, state: KVReader) -> PosParams:
         return st.get_params(state)
+
+    def consensus_members(self, state: KVReader, height: int) -> dict[bytes, Member] | None:
+        """The set in force at `height` by consensus address (to check an extended commit against)."""
+        vs = st.get_historical(state, height)
+        if vs is None:
+            return None
+        return {st.consensus_address(m.consensus_pubkey): Member(m.consensus_pubkey, m.power) for m in vs.members}
 
     def ctx(self, state: KVStore, env: BlockEnv) -> sk.Ctx:
         return sk.Ctx(state, self._bank, self.get_params(state), env.height, env.time_ns)

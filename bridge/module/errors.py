@@ -39,13 +39,7 @@ class MalformedExtension(BridgeRuleError):
     code = 5
 
 
-class CommitTxFromUser(BridgeRuleError):
-    """The extended-commit tx kind is put in blocks by their proposer only; no user may send it."""
-
-    code = 6
-
-
 class UnknownBridgeRecord(BridgeRuleError):
     """A query for a deposit, withdrawal, batch or valset the chain does not have."""
 
-    code = 7
+    code = 6

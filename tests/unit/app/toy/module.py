@@ -1,8 +1,8 @@
-"""The toy module (see the package docstring). Store keys (prefix range 0x40-0x4F):
+"""The toy module (see the package docstring). Store keys (prefix range 0x50-0x5F):
 
-    0x40  counter (8 bytes BE)
-    0x41  params: canonical JSON
-    0x42  height of the last end-block step (8 bytes BE)
+    0x50  counter (8 bytes BE)
+    0x51  params: canonical JSON
+    0x52  height of the last end-block step (8 bytes BE)
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from sidechain.store.api import KVReader, KVStore
 from sidechain.tx import InvalidMsg, MsgHandler, decode_module_value, module_msg
 from sidechain.types import Amount, json_int, json_object
 
-COUNTER_KEY = b"\x40"
-PARAMS_KEY = b"\x41"
-LAST_END_BLOCK_KEY = b"\x42"
+COUNTER_KEY = b"\x50"
+PARAMS_KEY = b"\x51"
+LAST_END_BLOCK_KEY = b"\x52"
 
 
 class ToyError(InvalidInput):
@@ -129,7 +129,7 @@ class IncrementHandler:
 
 class ToyModule:
     name: ClassVar[str] = "toy"
-    prefixes: ClassVar[PrefixRange] = PrefixRange(0x40, 0x4F)
+    prefixes: ClassVar[PrefixRange] = PrefixRange(0x50, 0x5F)
     msg_names: ClassVar[tuple[str, ...]] = ("toy.Increment",)
     needs: ClassVar[Mapping[str, type]] = {"bank": Balances}
     params_type: ClassVar[Any] = ToyParams

@@ -1,0 +1,273 @@
+"""The bridge module through the module seam (sidechain/module.py): L1 events attested in vote
+extensions and applied in FinalizeBlock (BRIDGE.md section 5).
+
+    begin_block   1. L1 events: each next event reported identically by more than 2/3 of the power
+                     of the extended commit at the top of the block is applied, in nonce order
+                     (a Deposit mints, a ValsetUpdated records the contract's valset, a
+                     BatchExecuted is recorded); reports that differ are recorded for slashing
+                  2. observed_l1_height: the highest L1 height more than 2/3 of the power vouch
+                     for, each report capped below the first event it carries that was not applied
+    vote extensions   the owner (see sidechain.module.VoteExtender): extend_vote builds this
+                  validator's extension from its watcher; verify_vote_extension checks another's
+
+A chain whose genesis has no `bridge` section has no bridge: nothing is stored, extensions are
+empty, and blocks carry no extended commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from bridge.module import attest
+from bridge.module import keys as k
+from bridge.module import state as bs
+from bridge.module.errors import MalformedExtension, UnknownBridgeRecord
+from bridge.module.events import (
+    BatchExecuted,
+    Deposit,
+    L1Event,
+    ValsetUpdated,
+    denom_of,
+    encode_extension,
+    token_of,
+)
+from bridge.module.genesis import BridgeGenesis, L1Valset, parse_genesis
+from bridge.module.observe import NOTHING_OBSERVED, ChainProgress, L1Observer
+from bridge.module.params import BridgeParams
+from sidechain.blocks import BlockEnv, Event, EventAttribute, ValidatorUpdate
+from sidechain.env import ChainRules, GenesisContext, PrefixRange, QueryAnswer, QueryRoute, StepOutput
+from sidechain.errors import InvalidGenesis, InvalidInput
+from sidechain.store.api import KVReader, KVStore
+from sidechain.tx import MsgHandler
+from sidechain.types import Amount, Coin, bech32_address, json_int
+
+
+@runtime_checkable
+class BridgeBank(Protocol):
+    """Balances and supply (the bank module): bridged coins are minted on deposit."""
+
+    def mint(self, state: KVStore, address: bytes, coin: Coin) -> None: ...
+
+    def burn(self, state: KVStore, address: bytes, coin: Coin) -> None: ...
+
+
+class InvalidBridgeQuery(InvalidInput):
+    codespace = "bridge"
+    code = 7
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+class BridgeModule:
+    name: ClassVar[str] = "bridge"
+    prefixes: ClassVar[PrefixRange] = PrefixRange(0x40, 0x4F)
+    msg_names: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[Mapping[str, type]] = {"bank": BridgeBank}
+    params_type: ClassVar[Any] = BridgeParams
+
+    def __init__(self, bank: BridgeBank) -> None:
+        self._bank = bank
+        self._module_accounts: frozenset[bytes] = frozenset()
+
+    @property
+    def keeper(self) -> object:
+        return None
+
+    def bind_module_accounts(self, accounts: frozenset[bytes]) -> None:
+        self._module_accounts = accounts
+
+    def get_params(self, state: KVReader) -> BridgeParams | None:
+        return bs.get_params(state) if state.get(k.CONFIG) is not None else None
+
+    # -- genesis ---------------------------------------------------------------------------------
+
+    def default_genesis(self) -> BridgeGenesis:
+        return BridgeGenesis.disabled()
+
+    def parse_genesis(self, obj: object, ctx: GenesisContext) -> BridgeGenesis:
+        bank = ctx.earlier.get("bank")
+        supply = {c.denom: int(c.amount) for c in getattr(bank, "supply", ())}
+        return parse_genesis(obj, supply)
+
+    def init_genesis(self, state: KVStore, gen: BridgeGenesis, ctx: GenesisContext) -> Sequence[ValidatorUpdate]:
+        if gen.config is None:
+            return ()
+        if ctx.vote_extensions_enable_height < 1:
+            raise InvalidGenesis("app_state.bridge: the bridge needs vote extensions: set "
+                                 "consensus_params.abci.vote_extensions_enable_height (e.g. to 1)")
+        assert gen.valset is not None
+        bs.set_config(state, gen.config, ctx.vote_extensions_enable_height)
+        bs.set_params(state, gen.params)
+        bs.set_last_event_nonce(state, gen.last_event_nonce)
+        bs.set_observed_l1_height(state, gen.observed_l1_height)
+        bs.set_l1_valset(state, gen.valset)
+        for denom, amount in gen.supply:
+            bs.add_supply(state, denom, amount)
+        return ()
+
+    def export_genesis(self, state: KVReader, ctx: GenesisContext) -> BridgeGenesis:
+        found = bs.get_config(state)
+        if found is None:
+            return BridgeGenesis.disabled()
+        return BridgeGenesis(found[0], bs.get_params(state), bs.last_event_nonce(state), bs.observed_l1_height(state),
+                             bs.get_l1_valset(state), tuple(bs.all_supply(state)))
+
+    def genesis_to_json(self, gen: BridgeGenesis, ctx: GenesisContext) -> object | None:
+        return gen.to_json()
+
+    def msg_handlers(self, state: KVReader) -> Sequence[MsgHandler]:
+        return ()
+
+    # -- vote extensions -------------------------------------------------------------------------
+
+    def extended_commit_required(self, state: KVReader, height: int) -> bool:
+        found = bs.get_config(state)
+        return found is not None and height - 1 >= found[1]
+
+    def extend_vote(self, state: KVReader, height: int, local: object) -> bytes:
+        if state.get(k.CONFIG) is None:
+            return b""
+        observer: L1Observer = local  # type: ignore[assignment]
+        observed = observer.observed() if observer is not None else NOTHING_OBSERVED
+        ext = attest.build_extension(observed, bs.last_event_nonce(state), bs.get_params(state))
+        return encode_extension(ext)
+
+    def verify_vote_extension(self, state: KVReader, height: int, validator: bytes, extension: bytes) -> bool:
+        if state.get(k.CONFIG) is None:
+            return extension == b""
+        try:
+            attest.verify_extension(extension, bs.last_event_nonce(state), bs.get_params(state))
+        except MalformedExtension:
+            return False
+        return True
+
+    def after_commit(self, state: KVReader, height: int, local: object) -> None:
+        found = bs.get_config(state)
+        if found is None or local is None:
+            return
+        config = found[0]
+        observer: L1Observer = local  # type: ignore[assignment]
+        observer.progress(ChainProgress(
+            height=height, l1_chain_id=config.l1_chain_id, contract=config.contract, deployed_at=config.deployed_at,
+            last_event_nonce=bs.last_event_nonce(state), observed_l1_height=bs.observed_l1_height(state),
+            l1_confirmations=bs.get_params(state).l1_confirmations))
+
+    # -- FinalizeBlock ---------------------------------------------------------------------------
+
+    def begin_block(self, state: KVStore, env: BlockEnv) -> StepOutput:
+        commit = env.extended_commit
+        if commit is None or state.get(k.CONFIG) is None:
+            return StepOutput()
+        params = bs.get_params(state)
+        reports = []
+        for v in commit.committed():
+            try:
+                ext = attest.check_format(v.vote_extension, params)
+            except MalformedExtension:
+                ext = None  # a late or faulty vote: it reports nothing
+            reports.append(attest.Report(v.validator_address, v.power, ext))
+        total = sum(v.power for v in commit.votes)
+        events: list[Event] = []
+        last = bs.last_event_nonce(state)
+        decided = attest.decide_events(reports, total, last)
+        for e in decided:
+            events.append(self._apply(state, e, env.height))
+        new_last = last + len(decided)
+        if new_last != last:
+            bs.set_last_event_nonce(state, new_last)
+
+        def is_applied(e: L1Event) -> bool:
+            if e.nonce > new_last:
+                return False
+            digest = bs.applied_digest(state, e.nonce)
+            return digest is None or digest == bs.event_digest(e)
+
+        for r in reports:
+            for e in (r.extension.events if r.extension else ()):
+                if e.nonce <= new_last and not is_applied(e) and bs.put_disagreement(
+                        state, e.nonce, r.validator, commit.height, e):
+                    events.append(Event("bridge_report_disagreed", (
+                        EventAttribute("event_nonce", str(e.nonce)),
+                        EventAttribute("validator", r.validator.hex().upper()))))
+        observed = bs.observed_l1_height(state)
+        h = attest.decide_l1_height(reports, total, is_applied)
+        if h > observed:
+            bs.set_observed_l1_height(state, h)
+            events.append(Event("bridge_observed_l1_height", (EventAttribute("height", str(h)),)))
+        return StepOutput(events=tuple(events))
+
+    def _apply(self, state: KVStore, e: L1Event, height: int) -> Event:
+        bs.set_applied(state, e)
+        attrs = [EventAttribute("event_nonce", str(e.nonce)), EventAttribute("l1_tx", _hex(e.l1_tx))]
+        kind = e.kind
+        if isinstance(kind, Deposit):
+            denom = denom_of(kind.token)
+            credited = kind.recipient not in self._module_accounts
+            if credited:
+                self._bank.mint(state, kind.recipient, Coin(denom, Amount(kind.amount)))
+                bs.add_supply(state, denom, kind.amount)
+            bs.put_deposit(state, e, kind, height, credited)
+            attrs += [EventAttribute("denom", denom), EventAttribute("amount", str(kind.amount)),
+                      EventAttribute("recipient", kind.recipient.hex()),
+                      EventAttribute("credited", "true" if credited else "false")]
+            return Event("bridge_deposit", tuple(attrs))
+        if isinstance(kind, ValsetUpdated):
+            bs.set_l1_valset(state, L1Valset(kind.valset_nonce, kind.validators, kind.powers))
+            attrs.append(EventAttribute("valset_nonce", str(kind.valset_nonce)))
+            return Event("bridge_valset_updated", tuple(attrs))
+        assert isinstance(kind, BatchExecuted)
+        attrs.append(EventAttribute("batch_nonce", str(kind.batch_nonce)))
+        return Event("bridge_batch_executed", tuple(attrs))
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def query_routes(self) -> Sequence[QueryRoute]:
+        return (QueryRoute("bridge", self._query, "/bridge/state | deposit/<event nonce> | supply/<denom> | "
+                                                  "disagreements[/<event nonce>]", min_args=1, max_args=None),)
+
+    def _query(self, reader: KVReader, args: Sequence[str], rules: ChainRules) -> QueryAnswer:
+        what, rest = args[0], list(args[1:])
+        found = bs.get_config(reader)
+        if what == "state" and not rest:
+            if found is None:
+                return QueryAnswer({"enabled": False})
+            config, ve_height = found
+            valset = bs.get_l1_valset(reader)
+            return QueryAnswer({
+                "enabled": True, "l1_chain_id": config.l1_chain_id, "contract": _hex(config.contract),
+                "deployed_at": config.deployed_at, "vote_extensions_enable_height": ve_height,
+                "last_event_nonce": bs.last_event_nonce(reader), "observed_l1_height": bs.observed_l1_height(reader),
+                "valset": valset.to_json() if valset else None,
+                "supply": {d: str(a) for d, a in bs.all_supply(reader)},
+                "params": bs.get_params(reader).to_json(),
+            })
+        if what == "deposit" and len(rest) == 1:
+            nonce = json_int(rest[0], "event nonce", 1, 2**63 - 1, InvalidBridgeQuery)
+            rec = bs.get_deposit(reader, nonce)
+            if rec is None:
+                applied = nonce <= bs.last_event_nonce(reader)
+                raise UnknownBridgeRecord(f"event {nonce} is not a deposit" if applied else
+                                          f"deposit {nonce} is not applied yet (last applied event: "
+                                          f"{bs.last_event_nonce(reader)})")
+            d = rec.deposit
+            return QueryAnswer({
+                "event_nonce": rec.event_nonce, "denom": rec.denom, "token": _hex(d.token), "sender": _hex(d.sender),
+                "recipient": bech32_address(d.recipient, rules.address_prefix),
+                "amount": str(int.from_bytes(d.amount, "big")), "l1_tx": _hex(rec.l1_tx), "l1_block": rec.l1_block,
+                "height": rec.height, "credited": rec.credited,
+            }, k.deposit_key(nonce))
+        if what == "supply" and rest:
+            denom = "/".join(rest)
+            if token_of(denom) is None:
+                raise InvalidBridgeQuery(f"{denom!r} is not a bridged denom (l1/eth or l1/0x<token>)")
+            return QueryAnswer({"denom": denom, "amount": str(bs.supply(reader, denom))}, k.supply_key(denom))
+        if what == "disagreements" and len(rest) <= 1:
+            only = json_int(rest[0], "event nonce", 1, 2**63 - 1, InvalidBridgeQuery) if rest else None
+            return QueryAnswer({"disagreements": [
+                {"event_nonce": d.event_nonce, "validator": d.validator_address.hex().upper(), "height": d.height}
+                for d in bs.disagreements(reader, only)]})
+        raise InvalidBridgeQuery("usage: /bridge/state | deposit/<event nonce> | supply/<denom> | "
+                                 "disagreements[/<event nonce>]")
