@@ -1,6 +1,9 @@
-"""The `bridge` command line (L1 side): deploy the contract, claim deferred payouts, replace the guardian.
+"""The `bridge` command line: deposit and follow a deposit to its mint, the bridge's status on both sides,
+deploy the contract, claim deferred payouts, replace the guardian.
 
-Commands are thin: parse, call `bridge.operations`, print (`--output text` for people, `json` for scripts).
+Commands are thin: parse, call `bridge.operations`, `bridge.deposit` or `bridge.status`, print (`--output text`
+for people, `json` for scripts). `deposit` and `status` talk to a sidechain node too, with the `sidechain` CLI's
+--node, --home and --output (sidechain/commands/common.py).
 Every failure is one line on stderr and a non-zero exit status; set BRIDGE_DEBUG=1 for a traceback.
 
 Keys: `--keystore FILE` (an Ethereum keystore; passphrase from `--passphrase-file`, $BRIDGE_PASSPHRASE or a
@@ -19,7 +22,14 @@ from typing import Any, TypeVar
 
 import click
 
-from bridge.errors import ConfigError, InsufficientPowerError, InvalidL1Address
+from bridge.deposit import follow_deposit, parse_amount, read_asset, send_deposit
+from bridge.errors import (
+    ConfigError,
+    InsufficientPowerError,
+    InvalidL1Address,
+    UnexpectedAnswer,
+    WaitTimeout,
+)
 from bridge.keys import load_account
 from bridge.l1 import BridgeContract, L1Client
 from bridge.operations import (
@@ -31,8 +41,21 @@ from bridge.operations import (
     submit_guardian_change,
 )
 from bridge.protocol import POWER_THRESHOLD, Domain, Valset, checksum
-from sidechain.commands.common import OneLineGroup, usage_error_line
+from bridge.status import (
+    BridgeChain,
+    BridgeFile,
+    BridgeState,
+    StatusReport,
+    SupplyReport,
+    bridge_status,
+    check_same_bridge,
+    check_supply,
+    deposit_progress,
+    l1_deposit_of_tx,
+)
+from sidechain.commands.common import ClientContext, CommandError, OneLineGroup, client_command, usage_error_line
 from sidechain.errors import SidechainError
+from sidechain.types import Address
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,7 +109,8 @@ def contract_option(fn: F) -> F:
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
-    """The sidechain bridge's L1 tools: deploy the contract, claim deferred payouts, replace the guardian.
+    """The sidechain bridge's tools: deposit to the sidechain and follow it, see where the bridge stands (both
+    sides, the supply invariant), deploy the contract, claim deferred payouts, replace the guardian.
 
     The protocol: docs/BRIDGE.md. Shell completion: `eval "$(sidechain completion bash --prog bridge)"`."""
 
@@ -240,6 +264,370 @@ def guardian_submit_cmd(
     text = f"guardian is now {result['guardian']} (nonce {nonce}, {len(result['signers'])} signers, {result['txHash']})"
     _emit(output, result, text)
 
+
+
+# -- deposits and status: both sides of the bridge -------------------------------------------------------
+#
+# These commands talk to a sidechain node too (--node, --home, --output as in `sidechain`: client_command),
+# and read their L1 endpoint from --l1-rpc / $BRIDGE_L1_RPC, else from a --bridge-config file. The contract
+# is the one the sidechain's bridge watches (/bridge/state); --contract, when given, must be that one.
+
+
+def l1_endpoint_options(fn: F) -> F:
+    fn = click.option(
+        "--bridge-config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="BRIDGE_CONFIG",
+        default=None,
+        help="JSON file with defaults for --l1-rpc and --contract (and --l1-key's keys), like the testnet's "
+        ".testnet/bridge.json; options and env vars take precedence",
+    )(fn)
+    fn = click.option(
+        "--contract",
+        callback=_address,
+        envvar="BRIDGE_CONTRACT",
+        default=None,
+        metavar="0x...",
+        help="SidechainBridge address (default: the one the sidechain's bridge watches; refused if another)",
+    )(fn)
+    return click.option("--l1-rpc", envvar="BRIDGE_L1_RPC", default=None, metavar="URL", help="L1 JSON-RPC URL")(fn)
+
+
+def _bridge_file(path: Path | None) -> BridgeFile | None:
+    return BridgeFile.load(path) if path is not None else None
+
+
+def _connect_l1(
+    state: BridgeState, l1_rpc: str | None, contract: str | None, bridge_file: BridgeFile | None, need: str | None
+) -> BridgeContract | None:
+    """The bridge contract on L1, checked to be the one the sidechain watches; None without an L1 RPC
+    unless `need` says what requires it."""
+    rpc = l1_rpc or (bridge_file.l1_rpc if bridge_file else None)
+    if rpc is None:
+        if need is None:
+            return None
+        raise ConfigError(f"{need} needs the L1: give --l1-rpc URL (or $BRIDGE_L1_RPC, or --bridge-config FILE)")
+    client = L1Client.connect(rpc)
+    address = check_same_bridge(client, contract or (bridge_file.contract if bridge_file else None), state, rpc)
+    return BridgeContract(client, address)
+
+
+class LiveProgress:
+    """Steps on stderr as they happen: a rich display on a terminal, plain lines otherwise (none at all with
+    --output json when stderr is not a terminal, so scripts read one JSON object and nothing else)."""
+
+    def __init__(self, output: str) -> None:
+        tty = sys.stderr.isatty()
+        self.enabled = tty or output == "text"
+        self.console: Any = None
+        self._status: Any = None
+        if tty:
+            from rich.console import Console
+
+            self.console = Console(stderr=True, highlight=False)
+
+    def step(self, key: str, text: str, done: bool = True) -> None:
+        if not self.enabled:
+            return
+        if self.console is None:
+            click.echo(text if done else f"{text} ...", err=True)
+            return
+        from rich.markup import escape
+
+        if done:
+            self._stop()
+            self.console.print(f"[green]✓[/green] {escape(text)}")
+        elif self._status is None:
+            self._status = self.console.status(escape(text))
+            self._status.start()
+        else:
+            self._status.update(escape(text))
+
+    def _stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def close(self) -> None:
+        self._stop()
+
+
+def _resume_hint(nonce: int | str, cc: ClientContext, l1: bool = False) -> str:
+    extra = " --l1-rpc URL" if l1 else ""
+    return f"`bridge status deposit {nonce} --node {cc.client.url}{extra} --wait`"
+
+
+@cli.command("deposit", short_help="Deposit ETH or an ERC-20 from L1 to a sidechain account; follow it to the mint.")
+@click.argument("amount", metavar="AMOUNT")
+@click.option("--to", "to", required=True, metavar="SIDE_ADDRESS",
+              help="sidechain recipient: a bech32 address of the node's chain (or a key name in --home's "
+              "keyring), checked before anything is sent")
+@click.option("--token", callback=_address, default=None, metavar="0x...", help="ERC-20 token address (default: ETH)")
+@l1_endpoint_options
+@click.option("--l1-key", "l1_key", default=None, metavar="NAME",
+              help="use the key NAME of --bridge-config's l1_keys (its keystore and passphrase file)")
+@key_options
+@click.option("--no-wait", is_flag=True, help="return once the L1 tx is mined (status \"sent\", with its event nonce)")
+@click.option("--wait-timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="seconds to wait for the mint after the L1 tx is mined")
+@click.option("--prove", is_flag=True, help="verify the Merkle proof of the minted deposit against the block header")
+@client_command
+def deposit_cmd(
+    amount: str,
+    to: str,
+    token: str | None,
+    l1_rpc: str | None,
+    contract: str | None,
+    bridge_config: Path | None,
+    l1_key: str | None,
+    keystore: Path | None,
+    passphrase_file: Path | None,
+    no_wait: bool,
+    wait_timeout: float,
+    prove: bool,
+    cc: ClientContext,
+) -> None:
+    """Deposit AMOUNT of ETH (or of the ERC-20 --token) on L1 for the sidechain account --to, then show each
+    step until it is minted: L1 tx sent, mined, confirmations n/N (N: the chain's l1_confirmations; or
+    finalized), attested, minted at height H, the new balance.
+
+    AMOUNT: digits only are base units (wei, or the token's smallest unit). A decimal point or a unit means
+    whole units: for ETH `0.5eth`, `0.5`, `20gwei`; for an ERC-20 `1.25` or `1.25SYMBOL`, with the decimals
+    read from the token. An ERC-20 deposit first approves exactly AMOUNT to the bridge (never more).
+
+    The amount minted is what the contract credited (less than AMOUNT for a token with a fee on transfer).
+    --output json prints one JSON object at the end: status "minted" (or "sent" with --no-wait), event_nonce,
+    l1_tx, denom, amount, recipient, height. Ctrl-C stops watching, not the deposit: the line it prints says
+    how to resume (`bridge status deposit NONCE`)."""
+    bridge_file = _bridge_file(bridge_config)
+    if l1_key is not None:
+        if bridge_file is None:
+            raise ConfigError("--l1-key names a key of --bridge-config's l1_keys: give --bridge-config FILE")
+        named = bridge_file.key(l1_key)
+        keystore = keystore or named.keystore
+        passphrase_file = passphrase_file or named.passphrase_file
+    chain = BridgeChain(cc.client)
+    state = chain.state()  # the node is reachable and has a bridge
+    try:
+        recipient = bytes(cc.resolve_address(to))
+    except CommandError:
+        raise
+    except SidechainError as exc:
+        raise ConfigError(f"--to: {exc}") from None
+    prefix = cc.prefix()
+    recipient_text = Address(recipient).to_bech32(prefix)
+    cc.chain_id()  # refused when the client config names another chain
+    account = load_account(keystore, passphrase_file=passphrase_file)
+    bridge = _connect_l1(state, l1_rpc, contract, bridge_file, "bridge deposit")
+    assert bridge is not None
+    asset = read_asset(bridge.client, token)
+    value = parse_amount(amount, asset)
+
+    progress = LiveProgress(cc.output)
+    sent_tx: list[str] = []
+    nonce: int | None = None
+    try:
+        sent = send_deposit(bridge, asset, value, recipient, recipient_text, account, progress,
+                            on_sent=sent_tx.append)
+        nonce = sent.event_nonce
+        if no_wait:
+            progress.close()
+            cc.emit(sent.to_json(), f"deposit {nonce} of {asset.format(sent.l1.amount)} to {recipient_text} is in L1 "
+                                    f"block {sent.l1.l1_block} (tx {sent.l1.l1_tx}); follow it with "
+                                    f"{_resume_hint(nonce, cc)}")
+            return
+        try:
+            minted = follow_deposit(chain, nonce, bridge=bridge, l1=sent.l1, asset=asset, progress=progress,
+                                    timeout=wait_timeout, prove=prove)
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}; keep following it with {_resume_hint(nonce, cc)}") from None
+    except KeyboardInterrupt:
+        progress.close()
+        if nonce is not None:
+            line = f"interrupted: deposit {nonce} is on L1; follow it with {_resume_hint(nonce, cc)}"
+        elif sent_tx:
+            line = (f"interrupted: L1 tx {sent_tx[0]} was sent; once mined, follow it with "
+                    f"{_resume_hint(sent_tx[0], cc, l1=True)}")
+        else:
+            line = "interrupted: no deposit was sent"
+        click.echo(line, err=True)
+        raise click.exceptions.Exit(130) from None
+    finally:
+        progress.close()
+    record = minted.record
+    if (record.amount, record.recipient, record.denom) != (sent.l1.amount, recipient_text, asset.denom):
+        raise UnexpectedAnswer(f"the sidechain's record of deposit {nonce} ({record.amount}{record.denom} to "
+                               f"{record.recipient}) is not the L1 deposit ({sent.l1.amount}{asset.denom} to "
+                               f"{recipient_text})")
+    note = f"; {record.proof.note()}" if record.proof is not None else ""
+    balance = "" if minted.balance is None else f"; balance {asset.format(minted.balance)}"
+    cc.emit(minted.to_json(), f"minted {asset.format(record.amount)} ({record.amount}{record.denom}) to "
+                              f"{record.recipient} at height {record.height} (deposit {nonce}, L1 tx "
+                              f"{record.l1_tx}){balance}{note}")
+
+
+def _supply_lines(report: SupplyReport) -> list[str]:
+    lines = [f"supply invariant at L1 block {report.l1_block} (sidechain height {report.sidechain_height}): "
+             + ("holds" if report.ok else "SHORTFALL")]
+    for row in report.rows:
+        verdict = f"surplus {row.surplus}" if row.ok else f"SHORTFALL {-row.surplus}"
+        lines.append(f"  {row.denom}: L1 balance {row.l1_balance} - deferred {row.total_deferred} >= supply "
+                     f"{row.supply} + queue {row.queued} + batches {row.batched}: {verdict}")
+        if row.proof is not None:
+            lines.append(f"    supply {row.proof.note()}")
+    lines.append(f"  ({report.note})")
+    return lines
+
+
+def _status_text(report: StatusReport, url: str) -> str:
+    s = report.state
+    lines = [f"sidechain at {url}, height {s.height}: bridge contract {s.contract} on L1 chain {s.l1_chain_id} "
+             f"(deployed at block {s.deployed_at})"]
+    behind = ""
+    if report.l1_event_nonce is not None:
+        pending = report.l1_event_nonce - s.last_event_nonce
+        behind = f" (L1 eventNonce() {report.l1_event_nonce}: {pending} not applied yet)"
+    lines.append(f"  last event nonce {s.last_event_nonce}{behind}, valset nonce {s.valset_nonce}")
+    lines.append(f"  observed L1 height {s.observed_l1_height}, l1_confirmations {s.l1_confirmations}")
+    supply = ", ".join(f"{a}{d}" for d, a in s.supply.items()) or "nothing bridged yet"
+    lines.append(f"  supply: {supply}")
+    if report.heads is None:
+        lines.append("L1: not read (give --l1-rpc or --bridge-config)")
+    else:
+        h = report.heads
+        finalized = "none" if h.finalized is None else str(h.finalized)
+        lines.append(f"L1: head {h.head}, finalized {finalized}, confirmed (head - {s.l1_confirmations}) "
+                     f"{h.confirmed(s.l1_confirmations)}; lag {report.lag} blocks behind the head")
+    if report.supply is not None:
+        lines.extend(_supply_lines(report.supply))
+    return "\n".join(lines)
+
+
+@cli.group("status", invoke_without_command=True,
+           short_help="Where the bridge stands on both sides; a deposit by nonce; the supply invariant.")
+@click.option("--supply", "supply_only", is_flag=True,
+              help="only the supply invariant per asset, read at L1 block observed_l1_height")
+@click.option("--prove", is_flag=True, help="verify the Merkle proofs of the supplies read against block headers")
+@l1_endpoint_options
+@client_command
+@click.pass_context
+def status_group(
+    ctx: click.Context,
+    supply_only: bool,
+    prove: bool,
+    l1_rpc: str | None,
+    contract: str | None,
+    bridge_config: Path | None,
+    cc: ClientContext,
+) -> int | None:
+    """The bridge on both sides: the sidechain's last event nonce, observed L1 height and bridged supply;
+    with an L1 (--l1-rpc or --bridge-config) the L1 head, finalized and confirmed heights, the lag, the
+    contract's eventNonce() and the supply invariant per asset (BRIDGE.md section 5):
+
+      L1 balance - totalDeferred >= sidechain supply + withdrawal queue + pending batches
+
+    read at L1 block observed_l1_height, the surplus shown. Exit status 1 on a shortfall.
+    --supply shows only the invariant (it needs the L1)."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    chain = BridgeChain(cc.client)
+    state = chain.state()
+    bridge = _connect_l1(state, l1_rpc, contract, _bridge_file(bridge_config),
+                         "bridge status --supply" if supply_only else None)
+    if supply_only:
+        assert bridge is not None
+        report = check_supply(chain, bridge, state, prove=prove)
+        cc.emit(report.to_json(), "\n".join(_supply_lines(report)))
+        return 0 if report.ok else 1
+    status = bridge_status(chain, bridge, prove=prove) if bridge is not None else StatusReport(state)
+    cc.emit(status.to_json(), _status_text(status, cc.client.url))
+    return 0 if status.supply is None or status.supply.ok else 1
+
+
+def _nonce_or_tx(value: str) -> int | str:
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    if text.lower().startswith("0x") and len(text) == 66:
+        try:
+            bytes.fromhex(text[2:])
+        except ValueError:
+            pass
+        else:
+            return text
+    raise ConfigError(f"NONCE {value!r}: give a deposit's event nonce (an integer) or its L1 tx hash (0x + 64 hex)")
+
+
+@status_group.command("deposit", short_help="A deposit by event nonce: its record, or where it stands.")
+@click.argument("nonce", metavar="NONCE")
+@click.option("--wait", is_flag=True, help="follow it until it is minted")
+@click.option("--wait-timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="seconds to wait with --wait")
+@click.option("--prove", is_flag=True, help="verify the Merkle proof of the deposit record against the block header")
+@l1_endpoint_options
+@client_command
+@click.pass_context
+def status_deposit_cmd(
+    ctx: click.Context,
+    nonce: str,
+    wait: bool,
+    wait_timeout: float,
+    prove: bool,
+    l1_rpc: str | None,
+    contract: str | None,
+    bridge_config: Path | None,
+    cc: ClientContext,
+) -> int:
+    """Deposit NONCE (its event nonce, or the hash of its L1 tx, which needs the L1): the sidechain's record
+    of it (denom, amount, sender, recipient, L1 tx and block, the height it was minted at), or "not yet
+    applied" with where it stands (with the L1: its block and confirmations). --wait follows it to the mint.
+    Exit status 1 when it is not minted."""
+    parent = ctx.parent.params if ctx.parent is not None else {}  # `bridge status --node URL deposit N` too
+    cc.node_flag = cc.node_flag or parent.get("node")
+    cc.home = cc.home or parent.get("home")
+    if ctx.params.get("output") is None and parent.get("output"):
+        cc.output = parent["output"]
+    l1_rpc = l1_rpc or parent.get("l1_rpc")
+    contract = contract or parent.get("contract")
+    bridge_config = bridge_config or parent.get("bridge_config")
+    prove = prove or bool(parent.get("prove"))
+    chain = BridgeChain(cc.client)
+    wanted = _nonce_or_tx(nonce)
+    state = chain.state()
+    bridge = _connect_l1(state, l1_rpc, contract, _bridge_file(bridge_config),
+                         None if isinstance(wanted, int) else "NONCE as an L1 tx hash")
+    l1 = None
+    if isinstance(wanted, str):
+        assert bridge is not None
+        l1 = l1_deposit_of_tx(bridge, wanted)
+        wanted = l1.event_nonce
+    if wait:
+        progress = LiveProgress(cc.output)
+        try:
+            minted = follow_deposit(chain, wanted, bridge=bridge, l1=l1, progress=progress, timeout=wait_timeout,
+                                    prove=prove)
+        except KeyboardInterrupt:
+            progress.close()
+            click.echo(f"interrupted: resume with {_resume_hint(wanted, cc, l1=bridge is not None)}", err=True)
+            raise click.exceptions.Exit(130) from None
+        finally:
+            progress.close()
+        r = minted.record
+        note = f"; {r.proof.note()}" if r.proof is not None else ""
+        cc.emit(minted.to_json(), f"deposit {r.event_nonce}: minted {r.amount}{r.denom} to {r.recipient} at height "
+                                  f"{r.height} (L1 tx {r.l1_tx}, block {r.l1_block}); balance "
+                                  f"{minted.balance}{r.denom}{note}")
+        return 0
+    p = deposit_progress(chain, wanted, bridge=bridge, l1=l1, prove=prove)
+    if p.record is None:
+        cc.emit(p.to_json(), p.where())
+        return 1
+    r = p.record
+    note = f"\n{r.proof.note()}" if r.proof is not None else ""
+    cc.emit({**r.to_json(), "status": "minted"},
+            f"deposit {r.event_nonce}: minted {r.amount}{r.denom} to {r.recipient} at height {r.height}\n"
+            f"  from {r.sender} on L1, token {r.token}, L1 tx {r.l1_tx} in block {r.l1_block}{note}")
+    return 0
 
 def main(argv: list[str] | None = None) -> int:
     try:

@@ -99,3 +99,30 @@ def _render(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+# -- the sidechain side of `bridge deposit` / `bridge status` (codes from 20: 12-19 are the dev L1's and spare) --
+
+
+class BridgeNotEnabled(BridgeError):
+    """The sidechain node has no bridge: no bridge query routes, or a genesis without `app_state.bridge`."""
+
+    code = 20
+
+
+class WaitTimeout(BridgeError):
+    """What a command waited for (a deposit's mint) did not happen in time; the message says where it stands."""
+
+    code = 21
+
+
+class UnknownDeposit(BridgeError):
+    """No deposit with that event nonce: the chain applied that event and it was not a deposit, or L1 has none."""
+
+    code = 22
+
+
+class UnexpectedAnswer(BridgeError):
+    """A sidechain node answered a bridge query with something that is not what the query route defines."""
+
+    code = 23

@@ -92,8 +92,23 @@ class L1Client:
     def contract(self, name: str, address: str) -> Contract:
         return self.w3.eth.contract(address=checksum(address), abi=load_artifact(name).abi)
 
-    def balance(self, address: str) -> int:
-        return int(self.w3.eth.get_balance(checksum(address)))
+    def balance(self, address: str, block: int | str = "latest") -> int:
+        return int(self._translating(lambda: self.w3.eth.get_balance(checksum(address), cast(Any, block))))
+
+    def code(self, address: str) -> bytes:
+        return bytes(self._translating(lambda: self.w3.eth.get_code(checksum(address))))
+
+    def block_number(self) -> int:
+        return int(self._translating(lambda: self.w3.eth.block_number))
+
+    def finalized_block(self) -> int | None:
+        """The number of the L1 `finalized` block, or None where the node has none (no finality yet, old nodes)."""
+        try:
+            return int(self._translating(lambda: self.w3.eth.get_block("finalized"))["number"])
+        except L1ConnectionError:
+            raise
+        except Exception:  # noqa: BLE001 - "finalized block not found" comes in several shapes
+            return None
 
     # -- calls and transactions ---------------------------------------------------------------------
 
@@ -113,11 +128,20 @@ class L1Client:
             raise TransactionError(f"deployment of {name} produced no contract address")
         return self.w3.eth.contract(address=address, abi=artifact.abi)
 
-    def transact(self, fn: Any, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxReceipt:
+    def transact(
+        self,
+        fn: Any,
+        sender: Sender,
+        *,
+        value: int = 0,
+        gas: int | None = None,
+        on_sent: Callable[[str], None] | None = None,
+    ) -> TxReceipt:
         """Send `fn` (a bound contract function or constructor) and wait for it; raise on any failure.
 
         Without `gas`, the node estimates it (a revert surfaces here, decoded). With `gas`, the transaction
         is sent as is; if it fails, it is replayed as a call on the parent block to recover the reason.
+        `on_sent` is called with the transaction hash (0x hex) once the node accepted it, before it is mined.
         """
         address = sender_address(sender)
         params: TxParams = {"from": address, "value": value}  # type: ignore[typeddict-item]
@@ -133,6 +157,8 @@ class L1Client:
             tx_hash = self._translating(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
         else:
             tx_hash = self._translating(lambda: fn.transact(params))
+        if on_sent is not None:
+            on_sent(HexBytes(tx_hash).to_0x_hex())
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
         except TimeExhausted:
