@@ -118,6 +118,23 @@ def read_rpc_laddr(home: NodeHome) -> str:
     return "http://" + laddr.split("://", 1)[-1].replace("0.0.0.0", "127.0.0.1")
 
 
+def read_mempool_limits(home: NodeHome) -> tuple[int, int]:
+    """(size, max_txs_bytes) of config.toml's [mempool], CometBFT's defaults if unset; (0, 0) when
+    `recheck` is off (the app cannot then count the mempool: see sidechain.app.MempoolGauge)."""
+    import tomllib
+
+    try:
+        cfg = tomllib.loads(home.cometbft_config.read_text())
+    except (FileNotFoundError, tomllib.TOMLDecodeError):
+        return 0, 0
+    mp = cfg.get("mempool", {})
+    if not isinstance(mp, dict) or not mp.get("recheck", True) or mp.get("type", "flood") == "nop":
+        return 0, 0
+    size, max_bytes = mp.get("size", 5000), mp.get("max_txs_bytes", 1073741824)
+    return (size if isinstance(size, int) and size > 0 else 0,
+            max_bytes if isinstance(max_bytes, int) and max_bytes > 0 else 0)
+
+
 def set_genesis_chain(home: NodeHome, chain_id: str, app_state: dict[str, object]) -> None:
     """Name the chain, set its app_state and empty genesis.json's own validator list: the
     application owns the validator set (staking genesis; InitChain returns it)."""

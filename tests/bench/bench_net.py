@@ -1,0 +1,767 @@
+"""Network throughput: fresh local networks driven by a load generator of ours (not a test).
+
+    python -m tests.bench.bench_net --out bench-results/bench-net.json [--plot bench-results/bench-net.png]
+        [--runs app1,app4,kv1,kv4] [--duration 60] [--accounts 1000] [--workers 3] [--kill-restart]
+
+Each run builds a network with the project's own tooling (genesis.network: homes, keys, genesis with
+the bench accounts funded), starts it (`sidechain start`, or CometBFT's built-in `kvstore` app for the
+engine's ceiling with the same consensus config), and drives it for `--duration` seconds:
+
+* `--workers` processes, each owning a slice of the accounts; every tx is pre-signed before the clock
+  starts (a `MsgSend` per account and sequence; for kvstore a unique `key=value` of the same size);
+* each worker keeps `--conns` keep-alive HTTP connections to every node's RPC and sends with
+  `broadcast_tx_sync`, one request in flight per connection; an account always goes through the same
+  connection, its txs in sequence order, the next one only after the previous was accepted;
+* "mempool full" (CometBFT's own refusal or the app's `mempool` code) is retried with the same bytes
+  after a short pause; a sequence mismatch is resolved by the account's sequence (the tx was already
+  committed: skip ahead; an earlier one was lost: send it again); a connection that fails moves to the
+  next node and sends the pending tx again. Any other refusal is a failed tx.
+
+Measured: committed tx/s over the steady window (blocks whose header time is between 5 s after the
+start and the end of sending, from block header times), failed txs (refused for good, or committed
+with a non-zero code, or accepted and never committed: all must be 0), submit-to-commit latency p50 /
+p99 for a sample (from the worker's clock at send to the first time the driver saw the block on node
+0), the offered rate, and at the end every node's app hash at the last common height.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import heapq
+import http.client
+import json
+import math
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CHAIN_ID = "bench-net"
+FUND = "1000000000000stake"
+WARMUP_S = 5.0
+FULL_RETRY_S = 0.05
+
+
+# --- networks ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunConfig:
+    name: str
+    app: str  # "sidechain" or "kvstore"
+    validators: int
+    duration: float = 60.0
+    accounts: int = 1000
+    txs_per_account: int = 0  # 0: enough for `rate_cap` tx/s over the duration
+    rate_cap: int = 4000
+    workers: int = 3
+    conns: int = 8  # per worker per node
+    mempool_size: int = 5000
+    timeout_commit: str = "100ms"
+    kill_restart: bool = False  # kill the last validator at 1/3 of the run, restart it at 1/2
+    sample_every: int = 20
+    profile: float = 0.0  # seconds of py-spy on every app process (0: none)
+    profile_dir: str = ""
+
+
+def account_seed(i: int) -> bytes:
+    return hashlib.sha256(b"bench-net-account-%d" % i).digest()
+
+
+def account_addresses(n: int, prefix: str) -> list[str]:
+    from nacl.signing import SigningKey
+
+    from sidechain.types import Address, address_of_pubkey
+
+    return [Address(address_of_pubkey(bytes(SigningKey(account_seed(i)).verify_key))).to_bech32(prefix)
+            for i in range(n)]
+
+
+@dataclass
+class Net:
+    root: Path
+    homes: list[Path]
+    rpc_ports: list[int]
+    app: str
+    procs: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
+
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{p}" for p in self.rpc_ports]
+
+
+def build_net(root: Path, cfg: RunConfig) -> Net:
+    from genesis.network import build_network
+    from genesis.spec import AccountSpec, NodeSettings, default_spec
+    from genesis.testkeys import TestKeyring
+    from sidechain.cometbft import set_toml_values, toml_str
+    from sidechain.types import parse_coins
+    from tests.support.testnet import free_node_ports
+
+    node = NodeSettings(timeout_commit=cfg.timeout_commit, timeout_propose="1s", flush_throttle_timeout="10ms")
+    base = default_spec(cfg.validators, chain_id=CHAIN_ID, node=node)
+    coins = parse_coins(FUND)
+    accounts = tuple(AccountSpec(coins, address=a) for a in account_addresses(cfg.accounts, base.params.address_prefix))
+    spec = dataclasses.replace(base, accounts=base.accounts + accounts)
+    spec.validate()
+    keys = TestKeyring(root / "client", spec.params.address_prefix)
+    net = build_network(spec, root, free_node_ports(cfg.validators), keys)
+    for n in net.nodes:
+        conf = n.home / "config" / "config.toml"
+        text = set_toml_values(conf.read_text(), "mempool", {"size": str(cfg.mempool_size),
+                                                              "cache_size": str(max(10000, 2 * cfg.mempool_size))})
+        text = set_toml_values(text, "rpc", {"max_open_connections": "0"})
+        text = set_toml_values(text, "", {"log_level": toml_str("error")})
+        conf.write_text(text)
+    if cfg.app == "kvstore":
+        _genesis_validators_for_kvstore([n.home for n in net.nodes], [n.power for n in net.nodes])
+    return Net(root, [n.home for n in net.nodes], [n.ports.rpc for n in net.nodes], cfg.app,
+               [None] * len(net.nodes))
+
+
+def _genesis_validators_for_kvstore(homes: list[Path], powers: list[int]) -> None:
+    """Our genesis leaves CometBFT's validator list empty (the app returns it from InitChain); the
+    kvstore app returns none, so list the validators in genesis.json itself."""
+    vals = []
+    for i, (home, power) in enumerate(zip(homes, powers, strict=True)):
+        key = json.loads((home / "config" / "priv_validator_key.json").read_text())
+        vals.append({"address": key["address"], "pub_key": key["pub_key"], "power": str(power), "name": f"val{i}"})
+    for home in homes:
+        g = home / "config" / "genesis.json"
+        doc = json.loads(g.read_text())
+        doc["validators"] = vals
+        g.write_text(json.dumps(doc, indent=2))
+
+
+def start_node(net: Net, i: int) -> None:
+    home = net.homes[i]
+    out = (home / "bench-console.log").open("ab")
+    if net.app == "kvstore":
+        from sidechain.cometbft import find_cometbft
+
+        cmd = [find_cometbft(), "start", "--home", str(home), "--proxy_app=kvstore"]
+    else:
+        cmd = [sys.executable, "-m", "sidechain.cli", "start", "--home", str(home)]
+    net.procs[i] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+    out.close()
+
+
+def kill_node(net: Net, i: int) -> None:
+    p = net.procs[i]
+    if p is None or p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # the supervisor and its cometbft (same session)
+    except ProcessLookupError:
+        pass
+    p.wait(10)
+
+
+def stop_net(net: Net) -> None:
+    for p in net.procs:
+        if p is not None and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+    for i, p in enumerate(net.procs):
+        if p is None:
+            continue
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            kill_node(net, i)
+
+
+def rpc_get(url: str, path: str, timeout: float = 10.0) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/{path}", timeout=timeout) as r:
+        body = json.loads(r.read())
+    if "error" in body:
+        raise RuntimeError(f"{path}: {body['error']}")
+    return body["result"]
+
+
+def height(url: str) -> int:
+    return int(rpc_get(url, "status", 3)["sync_info"]["latest_block_height"])
+
+
+def wait_ready(net: Net, h: int = 2, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    for i, url in enumerate(net.urls()):
+        while True:
+            p = net.procs[i]
+            if p is not None and p.poll() is not None:
+                log = (net.homes[i] / "bench-console.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"node {i} exited with {p.returncode}:\n{log}")
+            try:
+                if height(url) >= h:
+                    break
+            except (OSError, RuntimeError, KeyError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node {i} did not reach height {h} within {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+# --- the load generator (worker processes) -------------------------------------------------------------
+
+
+@dataclass
+class WorkerResult:
+    accepted: int = 0
+    full_retries: int = 0
+    cache_hits: int = 0  # "tx already exists in cache": already in the mempool (or committed)
+    resent_lost: int = 0  # sequence said an earlier tx was lost: sent again
+    skipped_committed: int = 0
+    reconnects: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    exhausted: int = 0  # accounts that ran out of pre-signed txs
+    samples: list[tuple[str, float]] = field(default_factory=list)  # (tx hash hex, wall time sent)
+    accepted_hashes: list[bytes] = field(default_factory=list)
+    sign_seconds: float = 0.0
+
+
+def presign(kind: str, accounts: list[int], per_account: int, total: int, fee: str) -> dict[int, list[bytes]]:
+    out: dict[int, list[bytes]] = {}
+    if kind == "kvstore":
+        for a in accounts:
+            out[a] = [b"acct%06d-seq%07d=%s" % (a, s, b"v" * 120) for s in range(per_account)]
+        return out
+    from nacl.signing import SigningKey
+
+    from sidechain.bank.msgs import MsgSend
+    from sidechain.tx import build_signed_tx
+    from sidechain.types import address_of_pubkey, parse_coins
+
+    amount = parse_coins("1stake")
+    fee_coin = parse_coins(fee)[0]
+    for a in accounts:
+        sk = SigningKey(account_seed(a))
+        sender = address_of_pubkey(bytes(sk.verify_key))
+        recipient = address_of_pubkey(bytes(SigningKey(account_seed((a + 1) % total)).verify_key))
+        msg = MsgSend(sender, recipient, amount).to_proto()
+        out[a] = [build_signed_tx(sk, CHAIN_ID, [msg], s, fee_coin) for s in range(per_account)]
+    return out
+
+
+class _Account:
+    __slots__ = ("idx", "txs", "pos")
+
+    def __init__(self, idx: int, txs: list[bytes]) -> None:
+        self.idx, self.txs, self.pos = idx, txs, 0
+
+
+async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: bytes) -> bytes:
+    writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = -1
+    chunked = False
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        k = k.strip().lower()
+        if k == b"content-length":
+            length = int(v)
+        elif k == b"transfer-encoding" and b"chunked" in v.lower():
+            chunked = True
+    if not chunked:
+        return await reader.readexactly(length)
+    body = b""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+        chunk = await reader.readexactly(size + 2)
+        if size == 0:
+            return body
+        body += chunk[:-2]
+
+
+def _classify(body: bytes) -> tuple[str, str]:
+    """("ok" | "full" | "cache" | "seq" | "fail", detail)."""
+    doc = json.loads(body)
+    err = doc.get("error")
+    if err:
+        text = f"{err.get('message', '')} {err.get('data', '')}"
+        if "full" in text:
+            return "full", text
+        if "already exists in cache" in text:
+            return "cache", text
+        return "fail", text
+    res = doc["result"]
+    code = int(res.get("code", 0))
+    if code == 0:
+        return "ok", ""
+    logtext = res.get("log", "")
+    if res.get("codespace") == "mempool" or (res.get("codespace") == "app" and code == 2):
+        return "full", logtext
+    if "sequence mismatch" in logtext:
+        return "seq", logtext
+    return "fail", f"code {code} {res.get('codespace', '')}: {logtext}"
+
+
+async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end: float, res: WorkerResult,
+                      sample_every: int) -> None:
+    node = first
+    ready: deque[_Account] = deque(accts)
+    delayed: list[tuple[float, int, _Account]] = []
+    reader = writer = None
+    n_sent = 0
+    while True:
+        now = time.time()
+        if now >= t_end:
+            break
+        while delayed and delayed[0][0] <= now:
+            ready.append(heapq.heappop(delayed)[2])
+        if not ready:
+            if not delayed:
+                break
+            await asyncio.sleep(max(0.0, min(delayed[0][0], t_end) - now))
+            continue
+        acct = ready.popleft()
+        if acct.pos >= len(acct.txs):
+            res.exhausted += 1
+            continue
+        if writer is None:
+            host, port = urls[node].rsplit("//", 1)[1].split(":")
+            try:
+                reader, writer = await asyncio.open_connection(host, int(port))
+            except OSError:
+                res.reconnects += 1
+                node = (node + 1) % len(urls)
+                ready.appendleft(acct)
+                await asyncio.sleep(0.2)
+                continue
+        tx = acct.txs[acct.pos]
+        sent = time.time()
+        try:
+            assert reader is not None
+            body = await _http_get(reader, writer, b"/broadcast_tx_sync?tx=0x" + tx.hex().encode())
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            # Node gone mid-request: the tx's fate is unknown; send it again through the next node.
+            res.reconnects += 1
+            writer.close()
+            reader = writer = None
+            node = (node + 1) % len(urls)
+            ready.appendleft(acct)
+            continue
+        kind, detail = _classify(body)
+        if kind in ("ok", "cache"):
+            if kind == "cache":
+                res.cache_hits += 1
+            res.accepted += 1
+            digest = hashlib.sha256(tx).digest()
+            res.accepted_hashes.append(digest)
+            n_sent += 1
+            if n_sent % sample_every == 0:
+                res.samples.append((digest.hex(), sent))
+            acct.pos += 1
+            ready.append(acct)
+        elif kind == "full":
+            res.full_retries += 1
+            heapq.heappush(delayed, (time.time() + FULL_RETRY_S, id(acct), acct))
+        elif kind == "seq":
+            expected = int(detail.split("expected ")[1].split(",")[0])
+            if expected > acct.pos:
+                res.skipped_committed += expected - acct.pos
+                acct.pos = expected
+            else:
+                res.resent_lost += acct.pos - expected
+                acct.pos = expected
+            ready.append(acct)
+        else:
+            res.failed += 1
+            if len(res.failures) < 20:
+                res.failures.append(detail[:300])
+    if writer is not None:
+        writer.close()
+
+
+def worker_main(wid: int, cfg: dict[str, Any], urls: list[str], accounts: list[int], t_start_q: Any,
+                out_q: Any) -> None:
+    try:
+        import uvloop  # optional: the generator's own ceiling
+
+        uvloop.install()
+    except ImportError:
+        pass
+    t0 = time.time()
+    txs = presign(cfg["app"], accounts, cfg["txs_per_account"], cfg["accounts"], "1stake")
+    res = WorkerResult(sign_seconds=time.time() - t0)
+    out_q.put(("signed", wid))
+    t_start, t_end = t_start_q.get()
+    conns_total = cfg["conns"] * len(urls)
+    groups: list[list[_Account]] = [[] for _ in range(conns_total)]
+    for k, a in enumerate(accounts):
+        groups[k % conns_total].append(_Account(a, txs[a]))
+
+    async def run() -> None:
+        await asyncio.sleep(max(0.0, t_start - time.time()))
+        await asyncio.gather(*(
+            _drive_conn(urls, c % len(urls), g, t_end, res, cfg["sample_every"]) for c, g in enumerate(groups) if g
+        ))
+
+    asyncio.run(run())
+    out_q.put(("done", wid, res))
+
+
+# --- the driver ----------------------------------------------------------------------------------------------
+
+
+class BlockWatcher(threading.Thread):
+    """Polls node 0's height every 20 ms and records when each height was first seen (wall clock)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        host, port = url.rsplit("//", 1)[1].split(":")
+        self.addr = (host, int(port))
+        self.seen: dict[int, float] = {}
+        self.stop_ev = threading.Event()
+
+    def run(self) -> None:
+        conn: http.client.HTTPConnection | None = None
+        last = 0
+        while not self.stop_ev.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(*self.addr, timeout=5)
+                conn.request("GET", "/status")
+                h = int(json.loads(conn.getresponse().read())["result"]["sync_info"]["latest_block_height"])
+                now = time.time()
+                for k in range(last + 1, h + 1):
+                    self.seen.setdefault(k, now)
+                last = max(last, h)
+            except (OSError, ValueError, KeyError, http.client.HTTPException):
+                conn = None
+            self.stop_ev.wait(0.02)
+
+
+def _rfc3339_ns(s: str) -> int:
+    # "2024-01-01T00:00:00.123456789Z"
+    from datetime import datetime
+
+    main, _, frac = s.rstrip("Z").partition(".")
+    dt = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    frac = (frac + "000000000")[:9]
+    return int(dt.timestamp()) * 10**9 + int(frac)
+
+
+def scan_blocks(url: str, lo: int, hi: int, with_results: bool) -> list[dict[str, Any]]:
+    out = []
+    for h in range(lo, hi + 1):
+        blk = rpc_get(url, f"block?height={h}", 30)["block"]
+        txs = blk["data"]["txs"] or []
+        hashes = [hashlib.sha256(base64.b64decode(t)).digest() for t in txs]
+        failed = 0
+        if with_results and txs:
+            results = rpc_get(url, f"block_results?height={h}", 60).get("txs_results") or []
+            failed = sum(1 for r in results if int(r.get("code", 0)) != 0)
+        out.append({"height": h, "time_ns": _rfc3339_ns(blk["header"]["time"]), "txs": len(txs), "hashes": hashes,
+                    "failed": failed})
+    return out
+
+
+def app_hashes(net: Net, h: int) -> list[str]:
+    out = []
+    for url in net.urls():
+        try:
+            hdr = rpc_get(url, f"header?height={h}", 10)["header"]
+            out.append(hdr["app_hash"])
+        except (OSError, RuntimeError, KeyError):
+            out.append("?")
+    return out
+
+
+def pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def _profile(net: Net, cfg: RunConfig) -> list[subprocess.Popen[bytes]]:
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("py-spy is not installed (make profile-net installs it)")
+    out_dir = Path(cfg.profile_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i, p in enumerate(net.procs):
+        if p is None:
+            continue
+        procs.append(subprocess.Popen(
+            [spy, "record", "--pid", str(p.pid), "--rate", "200", "--duration", str(int(cfg.profile)),
+             "--format", "raw", "--output", str(out_dir / f"{cfg.name}-node{i}.txt"), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
+def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, Any]:
+    root = workdir / cfg.name
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    if not cfg.txs_per_account:
+        cfg.txs_per_account = max(10, math.ceil(cfg.rate_cap * (cfg.duration + 5) / cfg.accounts))
+    print(f"[{cfg.name}] building {cfg.validators} validator(s), app {cfg.app}, {cfg.accounts} accounts", file=log,
+          flush=True)
+    net = build_net(root, cfg)
+    for i in range(len(net.homes)):
+        start_node(net, i)
+    ctx = mp.get_context("fork")
+    workers: list[Any] = []
+    try:
+        wait_ready(net)
+        urls = net.urls()
+        start_q = ctx.Queue()
+        out_q = ctx.Queue()
+        slices = [list(range(w, cfg.accounts, cfg.workers)) for w in range(cfg.workers)]
+        wcfg = asdict(cfg)
+        for w in range(cfg.workers):
+            p = ctx.Process(target=worker_main, args=(w, wcfg, urls, slices[w], start_q, out_q), daemon=True)
+            p.start()
+            workers.append(p)
+        t_sign = time.time()
+        for _ in range(cfg.workers):
+            msg = out_q.get(timeout=900)
+            assert msg[0] == "signed"
+        print(f"[{cfg.name}] {cfg.accounts * cfg.txs_per_account} txs pre-signed in {time.time() - t_sign:.1f}s; "
+              f"load for {cfg.duration:.0f}s", file=log, flush=True)
+        watcher = BlockWatcher(urls[0])
+        watcher.start()
+        h_start = height(urls[0])
+        t_start = time.time() + 0.5
+        t_end = t_start + cfg.duration
+        for _ in range(cfg.workers):
+            start_q.put((t_start, t_end))
+        events: list[str] = []
+        spies: list[subprocess.Popen[bytes]] = []
+        if cfg.profile:
+            time.sleep(max(0.0, t_start + WARMUP_S - time.time()))
+            spies = _profile(net, cfg)
+        if cfg.kill_restart and len(net.homes) > 1:
+            victim = len(net.homes) - 1
+            time.sleep(max(0.0, t_start + cfg.duration / 3 - time.time()))
+            kill_node(net, victim)
+            events.append(f"killed node {victim} at +{time.time() - t_start:.1f}s")
+            time.sleep(max(0.0, t_start + cfg.duration / 2 - time.time()))
+            start_node(net, victim)
+            events.append(f"restarted node {victim} at +{time.time() - t_start:.1f}s")
+        results: list[WorkerResult] = []
+        for _ in range(cfg.workers):
+            msg = out_q.get(timeout=cfg.duration + 600)
+            results.append(msg[2])
+        for p in workers:
+            p.join(10)
+        h_end_send = height(urls[0])
+        for s in spies:
+            s.wait(cfg.profile + 60)
+        # Drain: every accepted tx should now make it into a block.
+        drain_deadline = time.time() + 90
+        while time.time() < drain_deadline:
+            try:
+                pending = sum(int(rpc_get(u, "num_unconfirmed_txs", 5)["n_txs"]) for u in urls)
+            except (OSError, RuntimeError):
+                pending = -1
+            if pending == 0:
+                break
+            time.sleep(0.5)
+        h_final = height(urls[0]) + 1
+        deadline = time.time() + 60
+        while time.time() < deadline and min(_safe_height(u) for u in urls) < h_final:
+            time.sleep(0.2)
+        watcher.stop_ev.set()
+        blocks = scan_blocks(urls[0], h_start + 1, h_final, with_results=cfg.app == "sidechain")
+        hashes_agree = app_hashes(net, h_final)
+    finally:
+        for p in workers:
+            if p.is_alive():
+                p.kill()
+        stop_net(net)
+    return summarize(cfg, results, blocks, watcher.seen, t_start, t_end, h_end_send, hashes_agree, events, root)
+
+
+def _safe_height(url: str) -> int:
+    try:
+        return height(url)
+    except (OSError, RuntimeError, KeyError, ValueError):
+        return 0
+
+
+def summarize(cfg: RunConfig, results: list[WorkerResult], blocks: list[dict[str, Any]], seen: dict[int, float],
+              t_start: float, t_end: float, h_end_send: int, hashes: list[str], events: list[str],
+              root: Path) -> dict[str, Any]:
+    accepted = sum(r.accepted for r in results)
+    committed: dict[bytes, int] = {}
+    for blk in blocks:
+        for hsh in blk["hashes"]:
+            committed.setdefault(hsh, blk["height"])
+    lost = sum(1 for r in results for hsh in set(r.accepted_hashes) if hsh not in committed)
+    failed_in_block = sum(blk["failed"] for blk in blocks)
+    refused = sum(r.failed for r in results)
+    resent = sum(r.resent_lost for r in results)
+    # Steady window by header time.
+    lo_ns, hi_ns = int((t_start + WARMUP_S) * 1e9), int(t_end * 1e9)
+    window = [blk for blk in blocks if lo_ns <= blk["time_ns"] <= hi_ns]
+    if len(window) >= 2:
+        span = (window[-1]["time_ns"] - window[0]["time_ns"]) / 1e9
+        tps = sum(blk["txs"] for blk in window[1:]) / span if span > 0 else 0.0
+    else:
+        span, tps = 0.0, 0.0
+    lat: list[float] = []
+    lat_series: list[tuple[float, float]] = []
+    for r in results:
+        for hx, sent in r.samples:
+            h = committed.get(bytes.fromhex(hx))
+            if h is not None and h in seen:
+                lat.append(seen[h] - sent)
+                lat_series.append((sent - t_start, seen[h] - sent))
+    lat_series.sort()
+    series = [((blk["time_ns"] / 1e9) - t_start, blk["txs"]) for blk in blocks]
+    offered = accepted + sum(r.full_retries for r in results)
+    out = {
+        "name": cfg.name, "app": cfg.app, "validators": cfg.validators, "duration_s": cfg.duration,
+        "accounts": cfg.accounts, "workers": cfg.workers, "conns_per_worker_per_node": cfg.conns,
+        "mempool_size": cfg.mempool_size, "timeout_commit": cfg.timeout_commit,
+        "committed_tps": round(tps, 1), "window_s": round(span, 1), "window_blocks": len(window),
+        "blocks": len(blocks), "avg_block_txs": round(statistics.mean([b["txs"] for b in window]) if window else 0, 1),
+        "accepted": accepted, "committed_of_ours": sum(1 for r in results for h in set(r.accepted_hashes)
+                                                         if h in committed),
+        "offered_per_s": round(offered / cfg.duration, 1), "accepted_per_s": round(accepted / cfg.duration, 1),
+        "full_retries": sum(r.full_retries for r in results),
+        "cache_hits": sum(r.cache_hits for r in results), "resent_lost": sum(r.resent_lost for r in results),
+        "skipped_committed": sum(r.skipped_committed for r in results),
+        "reconnects": sum(r.reconnects for r in results), "exhausted_accounts": sum(r.exhausted for r in results),
+        # A tx answered code 0 and then found missing by its account's sequence was lost by the node,
+        # even though the generator sent it again; only a killed node may lose its mempool.
+        "failed": refused + failed_in_block + lost + (0 if cfg.kill_restart else resent),
+        "failed_refused": refused, "failed_in_block": failed_in_block,
+        "lost": lost, "failures": [f for r in results for f in r.failures][:10],
+        "latency_samples": len(lat), "latency_p50_s": round(pct(lat, 0.5), 3),
+        "latency_p99_s": round(pct(lat, 0.99), 3),
+        "sign_seconds": round(max(r.sign_seconds for r in results), 1),
+        "app_hashes_agree": len(set(hashes)) == 1 and "?" not in hashes, "final_app_hashes": hashes,
+        "events": events, "h_end_send": h_end_send,
+        "series_blocks": [(round(t, 3), n) for t, n in series],
+        "series_latency": [(round(t, 3), round(lt, 4)) for t, lt in lat_series[:: max(1, len(lat_series) // 2000)]],
+        "dir": str(root),
+    }
+    return out
+
+
+RUNS = {
+    "app1": ("sidechain", 1), "app4": ("sidechain", 4), "kv1": ("kvstore", 1), "kv4": ("kvstore", 4),
+}
+
+
+def print_table(runs: list[dict[str, Any]], out: Any = sys.stdout) -> None:
+    kv = {r["validators"]: r["committed_tps"] for r in runs if r["app"] == "kvstore"}
+    print(f"{'run':<6} {'app':<10} {'vals':>4} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7} {'failed':>6} {'full':>7} "
+          f"{'offered/s':>9} {'vs kvstore':>10} {'hashes':>7}", file=out)
+    for r in runs:
+        ratio = r["committed_tps"] / kv[r["validators"]] if kv.get(r["validators"]) else float("nan")
+        print(f"{r['name']:<6} {r['app']:<10} {r['validators']:>4} {r['committed_tps']:>8,.0f} "
+              f"{r['latency_p50_s']:>7.3f} {r['latency_p99_s']:>7.3f} {r['failed']:>6} {r['full_retries']:>7} "
+              f"{r['offered_per_s']:>9,.0f} {ratio:>10.2f} {'agree' if r['app_hashes_agree'] else 'DIFFER':>7}",
+              file=out)
+
+
+def plot(runs: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    for r in runs:
+        bins: dict[int, int] = {}
+        for t, n in r["series_blocks"]:
+            if t >= 0:
+                bins[int(t)] = bins.get(int(t), 0) + n
+        xs = sorted(bins)
+        ax1.plot(xs, [bins[x] for x in xs], label=f"{r['name']} ({r['committed_tps']:,.0f} tx/s)")
+        lt = r["series_latency"]
+        ax2.plot([t for t, _ in lt], [v for _, v in lt], ".", markersize=2,
+                 label=f"{r['name']} (p50 {r['latency_p50_s']:.2f}s, p99 {r['latency_p99_s']:.2f}s)")
+    ax1.set_ylabel("committed tx per second (1 s bins, block header time)")
+    ax1.set_title("bench-net: committed transfers per second and submit-to-commit latency")
+    ax1.legend(fontsize=8)
+    ax1.grid(alpha=0.3)
+    ax2.set_ylabel("latency (s), sampled txs")
+    ax2.set_xlabel("seconds since the load started")
+    ax2.set_yscale("log")
+    ax2.legend(fontsize=8, markerscale=4)
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=REPO / "bench-results" / "bench-net.json")
+    p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--runs", default="app1,app4,kv1,kv4")
+    p.add_argument("--duration", type=float, default=60.0)
+    p.add_argument("--accounts", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=3)
+    p.add_argument("--conns", type=int, default=8)
+    p.add_argument("--mempool-size", type=int, default=5000)
+    p.add_argument("--timeout-commit", default="100ms")
+    p.add_argument("--rate-cap", type=int, default=0, help="pre-sign enough txs for this rate (default per app)")
+    p.add_argument("--kill-restart", action="store_true", help="kill and restart a validator in the 4-node runs")
+    p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on each app process")
+    p.add_argument("--profile-dir", default=str(REPO / "bench-results" / "profile-net"))
+    p.add_argument("--workdir", type=Path, default=None)
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.runs.split(",") if n.strip()]
+    for n in names:
+        if n not in RUNS:
+            p.error(f"unknown run {n!r}; known: {', '.join(RUNS)}")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-net-"))
+    runs = []
+    try:
+        for n in names:
+            app, vals = RUNS[n]
+            cfg = RunConfig(name=n, app=app, validators=vals, duration=args.duration, accounts=args.accounts,
+                            workers=args.workers, conns=args.conns, mempool_size=args.mempool_size,
+                            timeout_commit=args.timeout_commit,
+                            rate_cap=args.rate_cap or (4000 if app == "sidechain" else 9000),
+                            kill_restart=args.kill_restart and vals > 1 and app == "sidechain",
+                            profile=args.profile if app == "sidechain" else 0.0, profile_dir=args.profile_dir)
+            r = run_one(cfg, work)
+            runs.append(r)
+            print_table([r], sys.stderr)
+            shutil.rmtree(work / n, ignore_errors=True)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(runs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()}, "runs": runs}
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    if args.plot is not None:
+        plot(runs, args.plot)
+    bad = [r["name"] for r in runs if r["failed"] or not r["app_hashes_agree"]]
+    if bad:
+        print(f"runs with failed/lost txs or differing app hashes: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
