@@ -124,7 +124,8 @@ class BridgeChain:
         for i, k in enumerate(self.keys):
             v = b.Validator(k.consensus_address, self.powers[i])
             if i in who:
-                votes.append(b.ExtendedVoteInfo(v, b.BLOCK_ID_FLAG_COMMIT, exts[i], self.sign(i, exts[i], height, round_)))
+                sig = self.sign(i, exts[i], height, round_)
+                votes.append(b.ExtendedVoteInfo(v, b.BLOCK_ID_FLAG_COMMIT, exts[i], sig))
             else:
                 votes.append(b.ExtendedVoteInfo(v, b.BLOCK_ID_FLAG_ABSENT, b"", b""))
         return b.ExtendedCommitInfo(round_, tuple(votes))
