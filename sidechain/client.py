@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,12 @@ import requests
 from sidechain.errors import SidechainError
 from sidechain.store.errors import ProofError
 from sidechain.store.proof import ProofOp, verify
+
+# wait_tx: how often it looks for the tx, how often it reads the height, and after how many blocks
+# without the tx it broadcasts the same bytes again.
+POLL_SECONDS = 0.05
+HEIGHT_CHECK_SECONDS = 0.25
+REBROADCAST_AFTER_BLOCKS = 3
 
 
 class ClientError(SidechainError):
@@ -206,12 +213,51 @@ class NodeClient:
                          codespace=result.get("codespace", ""), log=result.get("log", ""),
                          events=result.get("events", []))
 
-    def wait_tx(self, tx_hash: str, timeout: float = 30.0) -> TxOutcome:
+    def wait_tx(self, tx_hash: str, timeout: float = 30.0, raw: bytes | None = None,
+                note: Callable[[str], None] | None = None) -> TxOutcome:
+        """Poll until the tx is in a block. With `raw` (the tx's bytes), a tx still not in a block
+        `REBROADCAST_AFTER_BLOCKS` blocks after it was sent is broadcast again, the same bytes: the node
+        answers "already in cache" while its mempool still holds it (nothing is done then); if it is
+        accepted again, it had left the mempool (a node restart, an eviction) and `note` is told."""
         deadline = time.monotonic() + timeout
+        base: int | None = None
+        next_height_check = 0.0
         while time.monotonic() < deadline:
             out = self.find_tx(tx_hash)
             if out is not None:
                 return out
-            time.sleep(0.2)
+            if raw is not None and time.monotonic() >= next_height_check:
+                next_height_check = time.monotonic() + HEIGHT_CHECK_SECONDS
+                h = self.latest_height()
+                if base is None:
+                    base = h
+                elif h - base >= REBROADCAST_AFTER_BLOCKS:
+                    base = h
+                    found = self._rebroadcast(tx_hash, raw, h, note)
+                    if found is not None:
+                        return found
+            time.sleep(POLL_SECONDS)
         raise ClientError(f"tx {tx_hash} was accepted into the mempool but not included within {timeout:.0f}s; "
                           f"check later with `sidechain query tx {tx_hash}`")
+
+    def _rebroadcast(self, tx_hash: str, raw: bytes, height: int,
+                     note: Callable[[str], None] | None) -> TxOutcome | None:
+        try:
+            res = self.broadcast_sync(raw)
+        except ClientError as e:
+            if "already exists in cache" in str(e) or "full" in str(e):
+                return None  # still in the mempool, or the mempool is full: look again later
+            raise
+        code = int(res.get("code", 0))
+        if code == 0:
+            if note is not None:
+                note(f"tx {tx_hash} was in no block {REBROADCAST_AFTER_BLOCKS} blocks after it was sent and no "
+                     f"longer in the node's mempool: broadcast the same tx again at height {height}")
+            return None
+        if res.get("codespace") == "mempool":
+            return None  # full: try again at the next check
+        found = self.find_tx(tx_hash)  # e.g. "sequence mismatch" because it was just included
+        if found is not None:
+            return found
+        raise ClientError(f"tx {tx_hash} left the node's mempool without being included, and the node now refuses "
+                          f"it: {res.get('log') or 'code ' + str(code)}")

@@ -88,7 +88,7 @@ def send(from_key: str, to: str, amount: str, fee: str, memo: str, sequence: int
     if no_wait:
         cc.emit({**summary, "status": "in mempool"}, f"tx {digest} accepted into the mempool")
         return
-    out = client.wait_tx(digest, wait_timeout)
+    out = client.wait_tx(digest, wait_timeout, raw=raw, note=cc.note)
     result = {**summary, "height": out.height, "code": out.code, "codespace": out.codespace, "log": out.log}
     if out.code != 0:
         if cc.output == "json":

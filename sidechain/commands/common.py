@@ -311,6 +311,10 @@ class ClientContext:
     def emit(self, data: Any, text: str) -> None:
         click.echo(json.dumps(data, indent=2) if self.output == "json" else text)
 
+    def note(self, text: str) -> None:
+        """Something the command did on its own (e.g. broadcast a tx again): one line on stderr."""
+        click.echo(f"note: {text}", err=True)
+
     def require_home(self, why: str) -> Path:
         if self.home is None:
             raise self.fail(f"--home is required: {why} (or set $SIDECHAIN_HOME)")

@@ -90,7 +90,7 @@ def broadcast(cc: ClientContext, from_key: str, name: str, payload: Any, fee: st
     if no_wait:
         cc.emit({**summary, "status": "in mempool"}, f"tx {digest} accepted into the mempool")
         return summary
-    out = cc.client.wait_tx(digest, wait_timeout)
+    out = cc.client.wait_tx(digest, wait_timeout, raw=raw, note=cc.note)
     result = {**summary, "height": out.height, "code": out.code, "codespace": out.codespace, "log": out.log,
               "events": out.events}
     if out.code != 0:
