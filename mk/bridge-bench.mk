@@ -1,0 +1,10 @@
+# Bridge figures (tests/bench/bench_bridge.py). Included by the top-level Makefile.
+
+BENCH_TARGETS += bench-bridge
+.PHONY: bench-bridge
+
+# Extension bytes, the extended commit's cost in ProcessProposal (4 and 100 validators), FinalizeBlock
+# with 32 deposits; then deposit latency and block interval on real geth + a 4-validator network.
+bench-bridge: install contracts geth
+	@mkdir -p bench-results
+	$(PY) -m tests.bench.bench_bridge --network --out bench-results/bench-bridge.json
