@@ -283,16 +283,33 @@ class Application:
     def check_tx(self, tx: bytes, recheck: bool) -> b.TxResult:
         if self._check_state is None or self._check_env is None:
             return failed_result(ChainNotReady("the chain has not committed its first block yet; retry shortly"))
-        if not recheck:
-            full = self.mempool.full(len(tx))
-            if full is not None:
-                return failed_result(full)
+        if recheck:
+            return self._recheck(tx)
+        full = self.mempool.full(len(tx))
+        if full is not None:
+            return failed_result(full)
+        return self._check_new(tx)
+
+    def _check_new(self, tx: bytes) -> b.TxResult:
         env = self._check_env
+        assert env is not None and self._check_state is not None
         if is_commit_tx(tx):
             return failed_result(CommitTxFromUser("an extended-commit tx is put in a block by its proposer only; "
                                                   "it cannot be sent"))
         try:
-            decoded = txflow.check_stateless(tx, env.rules, self.sig_cache, recheck=recheck)
+            decoded = txflow.check_stateless(tx, env.rules, self.sig_cache)
+            txflow.check_stateful(self._check_state, decoded, env)
+        except InvalidInput as e:
+            return failed_result(e)
+        self.mempool.add(len(tx))
+        return OK_RESULT
+
+    def _recheck(self, tx: bytes) -> b.TxResult:
+        """A tx left in the mempool after a block, against the fresh check-state (never verified again)."""
+        env = self._check_env
+        assert env is not None and self._check_state is not None
+        try:
+            decoded = txflow.check_stateless(tx, env.rules, self.sig_cache, recheck=True)
             txflow.check_stateful(self._check_state, decoded, env)
         except InvalidInput as e:
             return failed_result(e)

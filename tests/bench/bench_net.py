@@ -506,7 +506,8 @@ def _profile(net: Net, cfg: RunConfig) -> list[subprocess.Popen[bytes]]:
             continue
         procs.append(subprocess.Popen(
             [spy, "record", "--pid", str(p.pid), "--rate", "200", "--duration", str(int(cfg.profile)),
-             "--format", "raw", "--output", str(out_dir / f"{cfg.name}-node{i}.txt"), "--nonblocking"],
+             "--format", "raw", "--threads", "--output", str(out_dir / f"{cfg.name}-node{i}.txt"),
+             "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
@@ -551,9 +552,11 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
             start_q.put((t_start, t_end))
         events: list[str] = []
         spies: list[subprocess.Popen[bytes]] = []
+        prof_window = (0.0, 0.0)
         if cfg.profile:
             time.sleep(max(0.0, t_start + WARMUP_S - time.time()))
             spies = _profile(net, cfg)
+            prof_window = (time.time(), time.time() + cfg.profile)
         if cfg.kill_restart and len(net.homes) > 1:
             victim = len(net.homes) - 1
             time.sleep(max(0.0, t_start + cfg.duration / 3 - time.time()))
@@ -593,7 +596,12 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
             if p.is_alive():
                 p.kill()
         stop_net(net)
-    return summarize(cfg, results, blocks, watcher.seen, t_start, t_end, h_end_send, hashes_agree, events, root)
+    out = summarize(cfg, results, blocks, watcher.seen, t_start, t_end, h_end_send, hashes_agree, events, root)
+    if cfg.profile:
+        lo, hi = int(prof_window[0] * 1e9), int(prof_window[1] * 1e9)
+        out["profile_seconds"] = cfg.profile
+        out["profile_txs"] = sum(blk["txs"] for blk in blocks if lo <= blk["time_ns"] <= hi)
+    return out
 
 
 def _safe_height(url: str) -> int:

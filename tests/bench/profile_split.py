@@ -1,0 +1,156 @@
+"""Split a py-spy profile (raw format, --threads) of a `sidechain start` process into where its CPU goes.
+
+    python -m tests.bench.profile_split --bench bench-results/profile-net.json --dir bench-results/profile-net \
+        --out bench-results/profile-net.md [--label before]
+
+Only the thread that serves ABCI (the one with the most samples: the event loop) is split; other threads
+(metrics, snapshots, the L1 watcher) are shown as one line. Each sample of that thread is put in the first
+bucket whose rule matches its stack (root to leaf):
+
+    CheckTx (of which ed25519 verify)  Application.check_tx / _check_new, not a recheck
+    recheck                            Application._recheck
+    PrepareProposal / ProcessProposal / FinalizeBlock / Commit / other ABCI methods: by Application method
+    ABCI adapter                       abci_app/adapter.py translating protobuf <-> the app's types
+    ABCI framing, encode/decode        abci_app/servers.py, framing.py, protobuf parse/serialize
+    ABCI socket writes + event loop    asyncio (transports, streams, the selector) outside the above
+    idle                               wall time the thread was not sampled (waiting in epoll)
+
+CPU per committed tx = the bucket's samples / sampling rate / txs committed while the profile ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+APP_METHODS = {
+    "check_tx": "CheckTx", "_check_new": "CheckTx", "_recheck": "recheck",
+    "prepare_proposal": "PrepareProposal", "process_proposal": "ProcessProposal",
+    "finalize_block": "FinalizeBlock", "commit": "Commit",
+    "extend_vote": "ExtendVote/VerifyVoteExtension", "verify_vote_extension": "ExtendVote/VerifyVoteExtension",
+    "query": "Query/Info", "info": "Query/Info",
+}
+ORDER = ["CheckTx", "  of which ed25519 verify", "recheck", "PrepareProposal", "ProcessProposal", "FinalizeBlock",
+         "Commit", "ExtendVote/VerifyVoteExtension", "Query/Info", "ABCI adapter (protobuf <-> app types)",
+         "ABCI framing, encode/decode", "ABCI socket writes + event loop", "other (GC, logging, metrics)", "idle"]
+FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+)(?::\d+)?\)$")
+
+
+def parse_raw(path: Path) -> dict[str, Counter[tuple[str, ...]]]:
+    """{thread: Counter(stack tuple of 'func@file' root..leaf -> samples)}."""
+    threads: dict[str, Counter[tuple[str, ...]]] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        thread = "main"
+        if frames and frames[0].startswith(("thread", "process")):
+            while frames and frames[0].startswith(("thread", "process")):
+                thread = frames.pop(0) if frames[0].startswith("thread") else thread
+        out = []
+        for f in frames:
+            m = FRAME.match(f.strip())
+            out.append(f"{m.group('func')}@{m.group('file')}" if m else f.strip())
+        threads.setdefault(thread, Counter())[tuple(out)] += int(n)
+    return threads
+
+
+def bucket(stack: tuple[str, ...]) -> list[str]:
+    for i, fr in enumerate(stack):
+        func, _, file = fr.partition("@")
+        func = func.rsplit(".", 1)[-1]  # "Application.check_tx" -> "check_tx"
+        if file.endswith("sidechain/app.py") and func in APP_METHODS:
+            name = APP_METHODS[func]
+            if name == "CheckTx" and any("verify_signature" in f or "nacl" in f for f in stack[i:]):
+                return [name, "  of which ed25519 verify"]
+            return [name]
+    leafish = stack[-4:] if stack else ()
+    if any(f.partition("@")[2].endswith("abci_app/adapter.py") for f in stack):
+        if not any("SerializeToString" in f or "ParseFromString" in f for f in leafish):
+            return ["ABCI adapter (protobuf <-> app types)"]
+    files = [f.partition("@")[2] for f in stack]
+    leaf_file = files[-1] if files else ""
+    if "asyncio" in leaf_file or "selectors" in leaf_file or "uvloop" in leaf_file or "socket" in leaf_file:
+        return ["ABCI socket writes + event loop"]
+    if any(f.endswith(("abci_app/servers.py", "abci_app/framing.py")) for f in files) or any(
+            "SerializeToString" in f or "ParseFromString" in f for f in leafish):
+        return ["ABCI framing, encode/decode"]
+    if any("asyncio" in f for f in files):
+        return ["ABCI socket writes + event loop"]
+    return ["other (GC, logging, metrics)"]
+
+
+def split(path: Path, rate: int, seconds: float) -> tuple[Counter[str], int, int]:
+    threads = parse_raw(path)
+    if not threads:
+        return Counter(), 0, 0
+    main = max(threads, key=lambda t: sum(threads[t].values()))
+    out: Counter[str] = Counter()
+    for stack, n in threads[main].items():
+        for b in bucket(stack):
+            out[b] += n
+    busy = sum(n for b, n in out.items() if not b.startswith("  "))
+    out["idle"] = max(0, int(rate * seconds) - busy)
+    others = sum(sum(c.values()) for t, c in threads.items() if t != main)
+    return out, busy, others
+
+
+def table(bench: dict[str, Any], prof_dir: Path, rate: int, label: str) -> str:
+    lines = [f"## {label}", ""]
+    for run in bench["runs"]:
+        if run["app"] != "sidechain" or not run.get("profile_seconds"):
+            continue
+        secs, txs = run["profile_seconds"], run["profile_txs"]
+        files = sorted(prof_dir.glob(f"{run['name']}-node*.txt"))
+        if not files:
+            continue
+        total: Counter[str] = Counter()
+        others = 0
+        for f in files:
+            c, _busy, o = split(f, rate, secs)
+            total.update(c)
+            others += o
+        nodes = len(files)
+        all_samples = sum(n for b, n in total.items() if not b.startswith("  "))
+        lines.append(f"### {run['name']}: {run['validators']} validator(s), "
+                     f"{run['committed_tps']:,.0f} tx/s committed; py-spy {secs:.0f} s at {rate} Hz "
+                     f"on {nodes} app process(es), {txs:,} txs committed meanwhile")
+        lines.append("")
+        lines.append("| where | share of the ABCI thread | CPU per committed tx (all app processes) |")
+        lines.append("|---|---:|---:|")
+        for b in ORDER:
+            n = total.get(b, 0)
+            per_tx = "" if b == "idle" else f"{n / rate / max(1, txs) * 1e6:,.0f} us"
+            lines.append(f"| {b} | {100 * n / max(1, all_samples):.1f}% | {per_tx} |")
+        busy = all_samples - total.get("idle", 0)
+        lines.append(f"| **busy total** | {100 * busy / max(1, all_samples):.1f}% | "
+                     f"**{busy / rate / max(1, txs) * 1e6:,.0f} us** |")
+        lines.append(f"| other threads (metrics, snapshots, watcher) | {others:,} samples | "
+                     f"{others / rate / max(1, txs) * 1e6:,.0f} us |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Split py-spy profiles of bench-net into a CPU table.")
+    p.add_argument("--bench", type=Path, required=True)
+    p.add_argument("--dir", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--rate", type=int, default=200)
+    p.add_argument("--label", default="profile")
+    args = p.parse_args(argv)
+    text = table(json.loads(args.bench.read_text()), args.dir, args.rate, args.label)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
