@@ -7,6 +7,11 @@ endpoints, chain id and funded test keys. A second `up` finds it running and say
 stopped network restarts it with its data. `stop` sends SIGTERM and waits; `clean` stops and
 deletes the directory. Ports: node i uses BASE_PORT + 10*i + (0 rpc, 1 p2p, 2 abci, 3 app metrics,
 4 cometbft metrics), all on 127.0.0.1.
+
+The testnet has an L1 (genesis.l1): by default a `geth --dev` it runs in `<dir>/l1` on BASE_PORT + 10*N
+(HTTP RPC) and + 1 (engine API), with the bridge contract deployed for the genesis validators, a test ERC-20
+and funded L1 test keys; or an existing L1 (`--l1-rpc URL --contract ADDRESS`); or none (`--no-l1`).
+`<dir>/bridge.json` says where it is. `stop` and `clean` stop the dev L1 too.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from bridge.devnet import DevL1
+from genesis import l1 as l1net
 from genesis.errors import GenesisToolError, TestnetError
 from genesis.home import NodePorts
 from genesis.network import MANIFEST, MARKER, Network, NodeInfo, build_network
@@ -98,6 +105,21 @@ def check_ports(nodes: Sequence[NodeInfo]) -> None:
                     + (f" by {holder}" if holder else "")
                     + "; stop that process or choose other ports with BASE_PORT="
                 )
+
+
+def dev_l1_ports(base_port: int, n_validators: int) -> tuple[int, int]:
+    """(HTTP RPC, engine API) of the dev L1: the two ports after the nodes' blocks of ten."""
+    return base_port + 10 * n_validators, base_port + 10 * n_validators + 1
+
+
+def check_l1_ports(http_port: int, auth_port: int) -> None:
+    for label, port in (("dev L1 RPC", http_port), ("dev L1 engine API", auth_port)):
+        if not port_is_free(port):
+            holder = port_holder(port)
+            raise TestnetError(
+                f"port {port} ({label}) on 127.0.0.1 is already in use" + (f" by {holder}" if holder else "")
+                + "; stop that process or choose other ports with BASE_PORT="
+            )
 
 
 # --- RPC -----------------------------------------------------------------------------------------
@@ -265,7 +287,10 @@ class Processes:
         return sorted(targets)
 
     def kill_all(self) -> None:
-        """SIGKILL every node and its cometbft (test teardown)."""
+        """SIGKILL every node and its cometbft, and stop the network's dev L1 if it runs (test teardown)."""
+        geth = l1net.find_dev_l1(self.net.root)
+        if geth is not None:
+            geth.stop(timeout=2.0)
         for n in self.net.nodes:
             pid = self.pid(n.index)
             if pid is None:
@@ -383,8 +408,34 @@ def _print_summary(net: Network, out: TextIO) -> None:
         p(f"  {exe} tx send {a.name} {b.name} 10stake --fee 1stake --home {client}\n")
         p(f"  {exe} query balance {b.name} --home {client}\n")
         p(f"  {exe} status --home {client}\n")
+    _print_l1_summary(net.root, out)
     p("status: make testnet-status   logs: make testnet-logs\n")
     p("stop with: make testnet-stop   (make testnet-clean also deletes the chain data)\n")
+
+
+def _print_l1_summary(root: Path, out: TextIO) -> None:
+    info = l1net.read_bridge_json(root)
+    p = out.write
+    if info is None:
+        p("L1: none (a chain without bridge)\n")
+        return
+    config = l1net.load_dev_l1_config(root)
+    if config is not None:
+        p(f"L1: geth --dev, chain id {info.l1_chain_id}, rpc {info.l1_rpc}, data {_rel(config.datadir)} "
+          f"(log {_rel(config.log_path)})\n")
+    else:
+        p(f"L1: {info.l1_rpc} (chain id {info.l1_chain_id}, not run by this tool)\n")
+    p(f"  bridge contract {info.contract}" + (f"   test ERC-20 {info.erc20}" if info.erc20 else "") + "\n")
+    if info.guardian is not None:
+        p(f"  guardian {info.guardian.address}  keystore {_rel(info.guardian.keystore)}\n")
+    if info.l1_keys:
+        p(f"  funded L1 test keys (TEST ONLY: passphrase in {_rel(info.l1_keys[0].passphrase_file)}):\n")
+        for k in info.l1_keys:
+            p(f"    {k.name:<8} {k.address}  keystore {_rel(k.keystore)}\n")
+    if not l1net.bridge_module_enabled():
+        p("  note: this build's chain has no bridge module yet, so the genesis has no app_state.bridge and "
+          "nothing watches the contract\n")
+    p(f"  everything above, for tools: {_rel(root / l1net.BRIDGE_JSON)}\n")
 
 
 def _cli_has(group: str, command: str) -> bool:
@@ -399,6 +450,101 @@ def _cli_has(group: str, command: str) -> bool:
     return g is not None and command in getattr(g, "commands", {})
 
 
+@dataclass(frozen=True)
+class L1Options:
+    """Which L1 the testnet uses: "dev" (a geth --dev it runs), "existing" (rpc + contract) or "none"."""
+
+    mode: str = "dev"
+    rpc: str = ""
+    contract: str = ""
+
+    @classmethod
+    def of(cls, no_l1: bool, rpc: str, contract: str) -> L1Options:
+        rpc, contract = rpc.strip(), contract.strip()
+        if no_l1 and (rpc or contract):
+            raise TestnetError("NO_L1=1 and L1_RPC=/CONTRACT= contradict each other; give one or the other")
+        if bool(rpc) != bool(contract):
+            raise TestnetError("an existing L1 needs both L1_RPC=URL and CONTRACT=ADDRESS (a SidechainBridge "
+                               "deployed for the testnet's genesis validators)")
+        if no_l1:
+            return cls("none")
+        return cls("existing", rpc, contract) if rpc else cls("dev")
+
+
+def _check_dev_l1_prerequisites() -> None:
+    """geth and the contract artifacts, before anything is built (one line each: how to get them)."""
+    from bridge.artifacts import load_artifact
+    from bridge.devnet import geth_binary
+
+    try:
+        geth_binary()
+        load_artifact("SidechainBridge")
+        load_artifact(l1net.TOKEN_ARTIFACT)
+    except GenesisToolError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the bridge tooling's own one-line errors
+        raise TestnetError(f"the testnet's dev L1 needs {e} (or run with NO_L1=1 for a chain without L1)") from None
+
+
+def _never_started(net: Network) -> bool:
+    """No node of `net` was ever started (so its genesis may still change)."""
+    procs = Processes(net)
+    return not any(procs.console_log(n.index).exists() for n in net.nodes)
+
+
+def setup_l1(net: Network, l1: L1Options, base_port: int, out: TextIO) -> DevL1 | None:
+    """Give a never-started network its L1: the bridge section in its genesis, `[bridge] l1_rpc` in every
+    node's app.toml and bridge.json. With a dev L1, returns the running geth."""
+    root = net.root
+    valset = l1net.genesis_valset(l1net.read_genesis(root)["app_state"])
+    valset_file = l1net.write_genesis_valset(root, valset)
+    geth: DevL1 | None = None
+    try:
+        if l1.mode == "dev":
+            config = l1net.dev_l1_config(root, *dev_l1_ports(base_port, len(net.nodes)))
+            check_l1_ports(config.http_port, config.auth_port)
+            out.write(f"starting the dev L1 (geth --dev) on {config.rpc_url}; deploying the bridge\n")
+            geth = l1net.start_dev_l1(config)
+            l1net.save_dev_l1_config(root, config)
+            info, deployed_at = l1net.deploy_dev_bridge(config.rpc_url, root, valset)
+            contract_valset = valset
+        else:
+            found = l1net.read_contract_genesis(l1.rpc, l1.contract)
+            l1net.check_contract_valset(found, valset, valset_file)
+            info = l1net.BridgeInfo(l1.rpc, found.l1_chain_id, found.contract)
+            deployed_at, contract_valset = found.deployed_at, found.valset
+        l1net.connect_network(net, info, deployed_at, contract_valset)
+    except BaseException:
+        if geth is not None:
+            geth.stop()
+        raise
+    return geth
+
+
+def restart_dev_l1(root: Path, out: TextIO) -> DevL1 | None:
+    """Start the stopped dev L1 of `root` again on its datadir and ports (None: it has no dev L1)."""
+    config = l1net.load_dev_l1_config(root)
+    if config is None:
+        return None
+    running = DevL1.find(config)
+    if running is not None:
+        return running
+    check_l1_ports(config.http_port, config.auth_port)
+    out.write(f"restarting the dev L1 (geth --dev) on {config.rpc_url} (its chain is kept)\n")
+    return l1net.start_dev_l1(config)
+
+
+def _check_recorded_l1(root: Path, l1: L1Options) -> None:
+    info = l1net.read_bridge_json(root)
+    if l1.mode == "none" and info is not None:
+        raise TestnetError(f"{_rel(root)} holds a testnet with an L1 ({info.l1_rpc}); drop NO_L1=1 to restart it")
+    same = info is not None and (info.l1_rpc, info.contract.lower()) == (l1.rpc, l1.contract.lower())
+    if l1.mode == "existing" and not same:
+        where = f"its L1 is {info.l1_rpc}, contract {info.contract}" if info else "it has no L1"
+        raise TestnetError(f"{_rel(root)} holds a stopped testnet whose L1 cannot change ({where}); "
+                           "restart it without L1_RPC/CONTRACT, or delete it with make testnet-clean")
+
+
 def up(
     root: Path,
     n_validators: int,
@@ -407,10 +553,13 @@ def up(
     settings: NodeSettings,
     out: TextIO,
     timeout: float = 120.0,
+    l1: L1Options | None = None,
 ) -> int:
+    l1 = l1 or L1Options()
     t0 = time.monotonic()
     net = _load(root)
     fresh = net is None
+    geth: DevL1 | None = None
     if net is not None:
         procs = Processes(net)
         running = procs.running()
@@ -430,17 +579,29 @@ def up(
                 "or delete it with make testnet-clean"
             )
         check_ports(net.nodes)
-        out.write(f"restarting the stopped testnet in {_rel(root)} (its chain data is kept)\n")
+        if _never_started(net) and l1net.read_bridge_json(root) is None and l1.mode != "none":
+            if l1.mode == "dev":
+                _check_dev_l1_prerequisites()
+            out.write(f"starting the testnet built in {_rel(root)} (never started yet)\n")
+            geth = setup_l1(net, l1, base_port, out)
+        else:
+            _check_recorded_l1(root, l1)
+            geth = restart_dev_l1(root, out)
+            out.write(f"restarting the stopped testnet in {_rel(root)} (its chain data is kept)\n")
     else:
         spec = load_spec(spec_path) if spec_path else default_spec(n_validators, node=settings)
         ports = [NodePorts.from_base(base_port, i) for i in range(len(spec.validators))]
-        if ports[-1].cometbft_metrics >= 65536 or base_port < 1024:
+        l1_ports = dev_l1_ports(base_port, len(spec.validators))
+        if (l1_ports[1] if l1.mode == "dev" else ports[-1].cometbft_metrics) >= 65536 or base_port < 1024:
             raise TestnetError(f"BASE_PORT={base_port} puts ports outside 1024-65535 for {len(ports)} nodes")
         planned = [
             NodeInfo(i, v.moniker, root / f"node{i}", p, "", "", v.stake)
             for i, (v, p) in enumerate(zip(spec.validators, ports, strict=True))
         ]
         check_ports(planned)
+        if l1.mode == "dev":
+            check_l1_ports(*l1_ports)
+            _check_dev_l1_prerequisites()
         if root.exists() and any(root.iterdir()):
             raise TestnetError(f"{_rel(root)} exists but holds no network; remove it (make testnet-clean)")
         out.write(f"building a {len(spec.validators)}-validator network in {_rel(root)}\n")
@@ -451,6 +612,16 @@ def up(
             raise
         enable_testnet_snapshots(net)
         procs = Processes(net)
+        if l1.mode != "none":
+            try:
+                geth = setup_l1(net, l1, base_port, out)
+            except GenesisToolError:
+                if l1.mode == "dev":
+                    _remove(root)  # nothing ran yet: the next `make testnet` starts over
+                else:
+                    out.write(f"the network is kept in {_rel(root)} (never started): run again with the "
+                              "CONTRACT= of a bridge deployed for its genesis valset, or make testnet-clean\n")
+                raise
     write_client_config(net)
     start_height = max((_stored_height(n) for n in net.nodes), default=0)
     for n in net.nodes:
@@ -459,6 +630,8 @@ def up(
         procs.wait_height([n.index for n in net.nodes], start_height + 1, timeout)
     except TestnetError:
         procs.stop()
+        if geth is not None:
+            geth.stop()
         raise
     elapsed = time.monotonic() - t0
     what = "first block" if fresh else f"block {start_height + 1}"
@@ -515,6 +688,7 @@ def status(root: Path, out: TextIO) -> int:
             f"{(sync['latest_app_hash'] or '-')[:16]:<16} {ni['n_peers'] if ni else '?':>5}  "
             f"{'yes' if sync['catching_up'] else 'no'}\n"
         )
+    _print_l1_status(net, up_nodes, out)
     if not up_nodes:
         out.write("not running: start it with make testnet\n")
         return 0
@@ -525,6 +699,24 @@ def status(root: Path, out: TextIO) -> int:
         return 0
     out.write(f"DISAGREE at height {ag.height}: {ag.detail}\n")
     return 1
+
+
+def _print_l1_status(net: Network, up_nodes: Sequence[NodeInfo], out: TextIO) -> None:
+    info = l1net.read_bridge_json(net.root)
+    if info is None:
+        return
+    config = l1net.load_dev_l1_config(net.root)
+    running = DevL1.find(config) is not None if config is not None else None
+    try:
+        bridge = l1net.read_genesis(net.root)["app_state"].get("bridge") or {}
+        confirmations = int(bridge.get("params", {}).get("l1_confirmations", l1net.DEV_L1_CONFIRMATIONS))
+    except (TestnetError, AttributeError, TypeError, ValueError):
+        confirmations = l1net.DEV_L1_CONFIRMATIONS
+    from sidechain.config import NodeHome
+
+    finality = l1net.node_finality(NodeHome(net.nodes[0].home).app_config)
+    st = l1net.l1_status(info.l1_rpc, confirmations, up_nodes[0].rpc_url if up_nodes else None, finality)
+    l1net.write_status(info, st, config is not None, running, out)
 
 
 def logs(root: Path, lines: int, follow: bool, out: TextIO) -> int:
@@ -573,14 +765,30 @@ def stop(root: Path, out: TextIO) -> int:
         out.write(f"no testnet in {_rel(root)}: nothing to stop\n")
         return 0
     stopped = Processes(net).stop()
-    if not stopped:
+    l1_stopped = _stop_dev_l1(root)
+    if not stopped and not l1_stopped:
         out.write("testnet is not running: nothing to stop\n")
     else:
+        what = f"{len(stopped)} node(s)" + (" and the dev L1 (geth)" if l1_stopped else "")
         out.write(
-            f"stopped {len(stopped)} node(s); data kept in {_rel(root)} (make testnet restarts, "
+            f"stopped {what}; data kept in {_rel(root)} (make testnet restarts, "
             "make testnet-clean deletes)\n"
         )
     return 0
+
+
+def _stop_dev_l1(root: Path) -> bool:
+    """Stop the testnet's dev L1 if it runs; whether it did."""
+    geth = l1net.find_dev_l1(root)
+    if geth is None:
+        return False
+    try:
+        geth.stop()
+    except GenesisToolError:
+        raise
+    except Exception as e:  # noqa: BLE001 - bridge.devnet's one-line errors
+        raise TestnetError(f"cannot stop the dev L1: {e}") from None
+    return True
 
 
 def _remove(root: Path) -> None:
@@ -599,6 +807,8 @@ def clean(root: Path, out: TextIO) -> int:
         stopped = Processes(net).stop()
         if stopped:
             out.write(f"stopped {len(stopped)} node(s)\n")
+    if _stop_dev_l1(root):
+        out.write("stopped the dev L1 (geth)\n")
     _remove(root)
     out.write(f"deleted {_rel(root)}\n")
     return 0
@@ -645,6 +855,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_up.add_argument("--spec", type=Path, default=None, help="a network spec (JSON); see genesis/spec.py")
     p_up.add_argument("--timeout-commit", default=NodeSettings().timeout_commit)
     p_up.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the first block")
+    p_up.add_argument("--no-l1", action="store_true", help="no L1: a chain without bridge (make NO_L1=1)")
+    p_up.add_argument("--l1-rpc", default="", help="an existing L1 instead of a dev L1 (make L1_RPC=URL)")
+    p_up.add_argument("--contract", default="",
+                      help="the SidechainBridge on that L1, deployed for the genesis validators (make CONTRACT=)")
     sub.add_parser("status", help="height, app hash and peers of every node, and whether they agree")
     p_logs = sub.add_parser("logs", help="the end of every node's log")
     p_logs.add_argument("-n", "--lines", type=_whole("how many lines, e.g. LINES=20", 1, 100000), default=20)
@@ -663,6 +877,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             NodeSettings(timeout_commit=args.timeout_commit),
             out,
             args.wait,
+            L1Options.of(args.no_l1, args.l1_rpc, args.contract),
         ),
         "status": lambda: status(root, out),
         "logs": lambda: logs(root, args.lines, args.follow, out),

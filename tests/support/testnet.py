@@ -1,5 +1,9 @@
 """Multi-validator networks for integration tests: built by genesis.network on free 127.0.0.1 ports in a
-temp dir, run by genesis.testnet.Processes, always killed at teardown."""
+temp dir, run by genesis.testnet.Processes, always killed at teardown.
+
+`TestNetwork.build(root, l1=True)` also starts a `geth --dev` (tests.support.bridge_l1.l1) and gives the
+network the bridge the product testnet gives it (genesis.l1: the contract deployed for the genesis
+validators, the test ERC-20, funded L1 keys, app_state.bridge, `[bridge] l1_rpc`, bridge.json)."""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from genesis import l1 as l1net
 from genesis.home import NodePorts
 from genesis.network import Network, build_network
 from genesis.spec import NetworkSpec, NodeSettings, default_spec
 from genesis.testkeys import TestKeyring
 from genesis.testnet import Processes, block_hashes, node_height, port_is_free, rpc
+from tests.support.bridge_l1.l1 import GethDevNode
 from tests.support.node import free_ports
 
 # Short timeouts: blocks every few hundred ms, and a missing proposer costs 1 s, not 3 s.
@@ -42,13 +48,26 @@ class TestNetwork:
 
     net: Network
     procs: Processes
+    l1: GethDevNode | None = None
+    bridge: l1net.BridgeInfo | None = None
+    deployed_at: int = 0
 
     @classmethod
-    def build(cls, root: Path, n: int = 4, spec: NetworkSpec | None = None) -> TestNetwork:
+    def build(cls, root: Path, n: int = 4, spec: NetworkSpec | None = None, *, l1: bool = False) -> TestNetwork:
         spec = spec or default_spec(n, chain_id="testnet-it", node=FAST)
         keys = TestKeyring(root / "client", spec.params.address_prefix)
         net = build_network(spec, root, free_node_ports(len(spec.validators)), keys)
-        return cls(net, Processes(net))
+        network = cls(net, Processes(net))
+        if l1:
+            network.l1 = GethDevNode.start(period=1)
+            try:
+                valset = l1net.genesis_valset(l1net.read_genesis(root)["app_state"])
+                network.bridge, network.deployed_at = l1net.deploy_dev_bridge(network.l1.rpc_url, root, valset)
+                l1net.connect_network(net, network.bridge, network.deployed_at, valset)
+            except BaseException:
+                network.l1.stop()
+                raise
+        return network
 
     @property
     def indices(self) -> list[int]:
@@ -91,7 +110,10 @@ class TestNetwork:
         return {v["pub_key"]["value"]: int(v["voting_power"]) for v in res["validators"]}
 
     def kill_all(self) -> None:
+        """Kill every node, and the L1 if the network has one."""
         self.procs.kill_all()
+        if self.l1 is not None:
+            self.l1.stop()
 
 
 def wait_until(cond: object, timeout: float, what: str, interval: float = 0.2) -> None:

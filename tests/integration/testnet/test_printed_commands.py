@@ -42,7 +42,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     base = free_base_port(30)
     try:
         r = subprocess.run([sys.executable, "-m", "genesis.testnet", "--dir", str(root), "up", "-n", "2",
-                            "--base-port", str(base), "--timeout-commit", "100ms"],
+                            "--base-port", str(base), "--timeout-commit", "100ms", "--no-l1"],
                            capture_output=True, text=True, cwd=REPO, timeout=180, env=clean_env())
         assert r.returncode == 0, r.stdout + r.stderr
         yield Up(root, r.stdout, root / "client", base)

@@ -36,7 +36,7 @@ def root(tmp_path: Path) -> Iterator[Path]:
 
 def test_up_status_stop_restart_clean(root: Path) -> None:
     base = free_base_port(40)
-    up = run_testnet(root, "up", "-n", "3", "--base-port", str(base), "--timeout-commit", "200ms")
+    up = run_testnet(root, "up", "-n", "3", "--base-port", str(base), "--timeout-commit", "200ms", "--no-l1")
     assert up.returncode == 0, up.stderr + up.stdout
     out = up.stdout
     assert "testnet up: all 3 validators committed first block" in out
@@ -57,7 +57,7 @@ def test_up_status_stop_restart_clean(root: Path) -> None:
     assert {port for _, port in addrs} == expected, addrs
     assert {ip for ip, _ in addrs} == {"127.0.0.1"}, addrs
 
-    again = run_testnet(root, "up", "-n", "3", "--base-port", str(base))
+    again = run_testnet(root, "up", "-n", "3", "--base-port", str(base), "--no-l1")
     assert again.returncode == 0 and "testnet already running" in again.stdout
 
     st = run_testnet(root, "status")
@@ -77,11 +77,11 @@ def test_up_status_stop_restart_clean(root: Path) -> None:
     assert st2.returncode == 0 and "not running: start it with make testnet" in st2.stdout
 
     # A different size for the existing stopped network is refused with what to do.
-    other = run_testnet(root, "up", "-n", "4", "--base-port", str(base))
+    other = run_testnet(root, "up", "-n", "4", "--base-port", str(base), "--no-l1")
     assert other.returncode == 1 and "N=3" in other.stderr and "make testnet-clean" in other.stderr
 
     # Restart keeps the chain: it goes on from where it stopped.
-    re = run_testnet(root, "up", "-n", "3", "--base-port", str(base))
+    re = run_testnet(root, "up", "-n", "3", "--base-port", str(base), "--no-l1")
     assert re.returncode == 0, re.stderr
     assert "restarting the stopped testnet" in re.stdout and "committed block" in re.stdout
 
@@ -98,7 +98,7 @@ def test_port_already_taken_is_named_with_its_holder(root: Path) -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", base + 11))  # node 1's p2p port
         s.listen()
-        r = run_testnet(root, "up", "-n", "2", "--base-port", str(base))
+        r = run_testnet(root, "up", "-n", "2", "--base-port", str(base), "--no-l1")
     assert r.returncode == 1
     expected = f"error: port {base + 11} (val1 p2p) on 127.0.0.1 is already in use by pid {os.getpid()} "
     assert r.stderr.startswith(expected), r.stderr

@@ -1,9 +1,8 @@
-"""A real L1 for integration tests and local testnets: `geth --dev` on 127.0.0.1, in a temporary datadir.
+"""A real L1 for integration tests: `geth --dev` on 127.0.0.1 (bridge.devnet), in a temporary datadir.
 
-Only the HTTP RPC listens (127.0.0.1, a free port); the authenticated engine API is bound to 127.0.0.1 on
-another free port (geth opens it even in dev mode); p2p, discovery and IPC are off. The dev account
-(`eth.accounts[0]`) is pre-funded and unlocked. `GethDevNode` is a context manager that always kills
-the process and removes its datadir.
+The process is the product's dev L1 (bridge.devnet.DevL1: HTTP RPC and engine API on free 127.0.0.1 ports;
+p2p, discovery and IPC off; the dev account pre-funded and unlocked). `GethDevNode` is a context manager that
+always kills the process and removes the datadir it made.
 
     with GethDevNode.start() as node:
         client = L1Client.connect(node.rpc_url)
@@ -11,46 +10,21 @@ the process and removes its datadir.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-import requests
+from bridge.devnet import DevL1, DevL1Config, GethNotFound, free_port, geth_binary
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_GETH = REPO_ROOT / ".tools" / "bin" / "geth"
-
-
-class GethNotFound(RuntimeError):
-    """The pinned geth binary is missing (run `make geth`)."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def geth_binary() -> Path:
-    path = Path(os.environ.get("GETH", DEFAULT_GETH))
-    if not path.is_file() or not os.access(path, os.X_OK):
-        raise GethNotFound(f"geth not found at {path}: run `make geth`")
-    return path
+__all__ = ["GethDevNode", "GethNotFound", "free_port", "geth_binary"]
 
 
 @dataclass
 class GethDevNode:
-    process: subprocess.Popen[bytes]
-    rpc_url: str
-    datadir: Path
-    log_path: Path
+    l1: DevL1
     _owns_datadir: bool = field(default=True)
 
     @classmethod
@@ -63,74 +37,41 @@ class GethDevNode:
         timeout: float = 30.0,
     ) -> GethDevNode:
         """Start `geth --dev` sealing a block every `period` seconds (0: only when transactions arrive)."""
-        binary = geth_binary()
+        geth_binary()
         owns = datadir is None
         datadir = Path(tempfile.mkdtemp(prefix="geth-dev-")) if datadir is None else datadir
-        http_port, auth_port = free_port(), free_port()
-        log_path = datadir / "geth.log"
-        args = [
-            str(binary),
-            "--dev",
-            f"--dev.period={period}",
-            f"--dev.gaslimit={gas_limit}",
-            f"--datadir={datadir}",
-            "--http",
-            "--http.addr=127.0.0.1",
-            f"--http.port={http_port}",
-            "--http.api=eth,net,web3,debug,txpool",
-            "--authrpc.addr=127.0.0.1",
-            f"--authrpc.port={auth_port}",
-            "--ipcdisable",
-            "--nodiscover",
-            "--maxpeers=0",
-            "--port=0",
-            "--nat=none",
-            "--verbosity=2",
-        ]
-        log = open(log_path, "wb")  # noqa: SIM115 (owned by the process' lifetime)
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        node = cls(process, f"http://127.0.0.1:{http_port}", datadir, log_path, owns)
+        config = DevL1Config(datadir, http_port=free_port(), auth_port=free_port(), period=period,
+                             gas_limit=gas_limit)
         try:
-            node._wait_ready(timeout)
+            l1 = DevL1.start(config, timeout=timeout)
         except BaseException:
-            node.stop()
+            if owns:
+                shutil.rmtree(datadir, ignore_errors=True)
             raise
-        return node
+        return cls(l1, owns)
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"geth exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                reply = requests.post(
-                    self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_accounts", "params": []}, timeout=1
-                ).json()
-                if reply.get("result"):
-                    return
-            except (requests.ConnectionError, requests.Timeout, ValueError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"geth did not answer on {self.rpc_url} within {timeout} s:\n{self.log_tail()}")
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self.l1.process is not None
+        return self.l1.process
+
+    @property
+    def rpc_url(self) -> str:
+        return self.l1.rpc_url
+
+    @property
+    def datadir(self) -> Path:
+        return self.l1.config.datadir
+
+    @property
+    def log_path(self) -> Path:
+        return self.l1.config.log_path
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.l1.log_tail(lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.process.wait(timeout=10)
+        self.l1.stop()
         if self._owns_datadir:
             shutil.rmtree(self.datadir, ignore_errors=True)
 
