@@ -6,6 +6,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+_BRIDGE_EVENT_KINDS = {"bridge_deposit": "deposit", "bridge_valset_updated": "valset_updated",
+                       "bridge_batch_executed": "batch_executed"}
 _BLOCK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -29,6 +31,18 @@ class AppMetrics:
         self.l1_head = Gauge("sidechain_bridge_l1_head", "L1 head the bridge watcher last saw", registry=r)
         self.watcher_events_cached = Gauge("sidechain_bridge_watcher_events_cached",
                                            "L1 events read and not yet applied on the chain", registry=r)
+        # The bridge as the chain applied it (every node).
+        self.bridge_events = Counter("sidechain_bridge_events_applied", "L1 events applied, by kind", ["kind"],
+                                     registry=r)
+        self.bridge_last_event_nonce = Gauge("sidechain_bridge_last_event_nonce", "Last L1 event nonce applied",
+                                             registry=r)
+        self.bridge_observed = Gauge("sidechain_bridge_observed_l1_height",
+                                     "L1 height more than 2/3 of the power vouch for (every event up to it applied)",
+                                     registry=r)
+        self.bridge_lag = Gauge("sidechain_bridge_l1_lag_blocks",
+                                "This validator's watcher final height minus observed_l1_height", registry=r)
+        self.bridge_supply = Gauge("sidechain_bridge_supply", "Bridged supply on the sidechain, by denom",
+                                   ["denom"], registry=r)
 
     def observe(self, method: str, seconds: float, response: Any) -> None:
         """Adapter hook: called after each ABCI method with its typed response message."""
@@ -41,6 +55,9 @@ class AppMetrics:
             failed = len(response.tx_results) - ok
             if failed:
                 self.txs.labels("failed").inc(failed)
+            for e in response.events:
+                if e.type in _BRIDGE_EVENT_KINDS:
+                    self.bridge_events.labels(_BRIDGE_EVENT_KINDS[e.type]).inc()
         elif method == "commit":
             self.commit.observe(seconds)
             self.blocks.inc()
@@ -54,6 +71,18 @@ class AppMetrics:
         self.l1_head.set(head)
         self.l1_final_height.set(final_height)
         self.watcher_events_cached.set(cached)
+
+    def bridge_state(self, state: dict[str, Any], watcher_final_height: int | None) -> None:
+        """After each Commit: the bridge module's `/bridge/state` answer, and this node's watcher view."""
+        if not state.get("enabled"):
+            return
+        self.bridge_last_event_nonce.set(int(state["last_event_nonce"]))
+        observed = int(state["observed_l1_height"])
+        self.bridge_observed.set(observed)
+        if watcher_final_height:
+            self.bridge_lag.set(max(0, watcher_final_height - observed))
+        for denom, amount in state.get("supply", {}).items():
+            self.bridge_supply.labels(denom).set(int(amount))
 
     def set_height(self, height: int) -> None:
         self.height.set(height)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import json
 import logging
 import logging.handlers
 import os
@@ -163,6 +164,13 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
             printer(res)
             app.snapshot_after_commit()
 
+    if metrics is not None:
+        before_bridge = on_commit
+
+        def on_commit(res: b.CommitResult) -> None:
+            before_bridge(res)
+            _bridge_metrics(app, metrics, l1_watcher)
+
     adapter = Adapter(served, on_commit=on_commit, observe=metrics.observe if metrics else None)
     if metrics is not None:
         try:
@@ -231,6 +239,12 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
         snapshots.stop()  # its view reads the database: finish before closing it
     close_app()
     return outcome
+
+
+def _bridge_metrics(app: Application, metrics: AppMetrics, l1_watcher: Watcher | None) -> None:
+    res = app.query(b.QueryRequest(path="/bridge/state", data=b"", height=0, prove=False))
+    if res.code == 0:
+        metrics.bridge_state(json.loads(res.value), l1_watcher.observed().final_height if l1_watcher else None)
 
 
 def _bridge_watcher(cfg: AppConfig, metrics: AppMetrics | None) -> Watcher | None:

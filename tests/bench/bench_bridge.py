@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bridge.module.events import encode_extension
 from sidechain import blocks as b
 from tests.unit.bridge.chain import BridgeChain, deposit
 
