@@ -24,7 +24,8 @@ COMPOSITION = ("sidechain.module", "sidechain.txflow", "sidechain.block", "sidec
 CONSENSUS = (*COMPOSITION, *MODULES, *CORE)
 # Never reachable from consensus code: network clients, L1 tooling, CLIs, process control.
 OFF_CHAIN = ("abci_app", "bridge.l1", "bridge.watcher", "bridge.cli", "bridge.operations", "bridge.keys",
-             "bridge.revert", "bridge.artifacts", "bridge.signing", "genesis", "sidechain.cli", "sidechain.commands",
+             "bridge.revert", "bridge.artifacts", "bridge.signing", "bridge.devnet", "bridge.deposit", "bridge.status",
+             "bridge.erc20", "genesis", "sidechain.cli", "sidechain.commands",
              "sidechain.node", "sidechain.client", "sidechain.keyring", "sidechain.cometbft",
              "sidechain.config", "sidechain.export", "sidechain.metrics",
              "web3", "requests", "grpc", "click", "rich", "subprocess", "socket", "urllib")
