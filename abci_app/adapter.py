@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+from abci_app import wire
+from abci_app.framing import encode_frame
 from abci_app.gen.tendermint.abci import types_pb2 as pb
 from abci_app.gen.tendermint.crypto import keys_pb2, proof_pb2
 from sidechain import blocks as b
@@ -101,6 +104,22 @@ def _tx_result_fields(r: b.TxResult) -> dict[str, Any]:
     }
 
 
+class AppFailure(Exception):
+    """The application raised while handling a request: a bug, never input (the node stops)."""
+
+    def __init__(self, kind: str, error: Exception) -> None:
+        self.kind = kind
+        self.message = f"{kind}: {type(error).__name__}: {error}"
+        self.trace = traceback.format_exc()
+        super().__init__(self.message)
+
+
+_CHECK_TX_OK = encode_frame(pb.Response(check_tx=pb.ResponseCheckTx()).SerializeToString())
+_FLUSH = encode_frame(pb.Response(flush=pb.ResponseFlush()).SerializeToString())
+_RECHECK = pb.RECHECK
+_FINALIZE_BLOCK_FIELD = pb.Response.DESCRIPTOR.fields_by_name["finalize_block"].number
+
+
 class Adapter:
     """One instance per application; `handle` is called with the app's lock held (if any)."""
 
@@ -141,6 +160,48 @@ class Adapter:
         if kind is None:
             raise ValueError("request carries no ABCI method")
         return pb.Response(**{kind: self.call(kind, getattr(req, kind))})
+
+    def handle_frame(self, frame: bytes) -> bytes:
+        """One Request frame's payload -> its Response, serialized and framed (the socket server's path).
+
+        CheckTx and Flush, nearly all of the traffic, skip the generic dispatch: no Response message is
+        built for an accepted tx (its bytes are a constant). Raises DecodeError / ValueError for bytes
+        that are not a Request (the caller closes the connection) and AppFailure if the application
+        raised (a bug: the node stops)."""
+        req = pb.Request()
+        req.ParseFromString(frame)
+        kind = req.WhichOneof("value")
+        if kind == "check_tx":
+            ct = req.check_tx
+            try:
+                t0 = time.perf_counter()
+                res = self.app.check_tx(ct.tx, ct.type == _RECHECK)
+                if self.observe is not None:
+                    self.observe(kind, time.perf_counter() - t0, res)
+            except Exception as e:
+                raise AppFailure(kind, e) from e
+            if res.code == 0 and not res.events and not res.data and not res.gas_wanted and not res.log:
+                return _CHECK_TX_OK
+            return encode_frame(pb.Response(check_tx=pb.ResponseCheckTx(**_tx_result_fields(res)))
+                                .SerializeToString())
+        if kind == "flush":
+            return _FLUSH
+        if kind == "finalize_block":
+            try:
+                t0 = time.perf_counter()
+                payload, out = self._finalize_block_payload(req.finalize_block)
+                if self.observe is not None:
+                    self.observe(kind, time.perf_counter() - t0, out)
+            except Exception as e:
+                raise AppFailure(kind, e) from e
+            return encode_frame(wire.response_field(_FINALIZE_BLOCK_FIELD, payload))
+        if kind is None:
+            raise ValueError("frame is not an ABCI Request (no method set)")
+        try:
+            resp = self.handle(req)
+        except Exception as e:
+            raise AppFailure(kind, e) from e
+        return encode_frame(resp.SerializeToString())
 
     def call(self, kind: str, request: Any) -> Any:
         """Run one method on its typed request message and return its typed response message."""
@@ -258,6 +319,9 @@ class Adapter:
         return pb.ResponseVerifyVoteExtension(status=status)
 
     def finalize_block(self, r: pb.RequestFinalizeBlock) -> pb.ResponseFinalizeBlock:
+        return pb.ResponseFinalizeBlock.FromString(self._finalize_block_payload(r)[0])
+
+    def _finalize_block_payload(self, r: pb.RequestFinalizeBlock) -> tuple[bytes, b.BlockOutput]:
         out = self.app.finalize_block(
             b.FinalizeBlockRequest(
                 env=self._env(r),
@@ -266,12 +330,11 @@ class Adapter:
                 misbehavior=_misbehavior(r.misbehavior),
             )
         )
-        return pb.ResponseFinalizeBlock(
-            events=_events_to_pb(out.events),
-            tx_results=[pb.ExecTxResult(**_tx_result_fields(t)) for t in out.tx_results],
+        tail = pb.ResponseFinalizeBlock(
             validator_updates=[_validator_update_to_pb(v) for v in out.validator_updates],
             app_hash=out.app_hash,
-        )
+        ).SerializeToString()
+        return wire.finalize_block(out.events, out.tx_results, tail), out
 
     def commit(self, r: pb.RequestCommit) -> pb.ResponseCommit:
         res = self.app.commit()

@@ -22,7 +22,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from abci_app.adapter import Adapter
+from abci_app.adapter import Adapter, AppFailure
 from abci_app.framing import FrameDecoder, FramingError, encode_frame
 from abci_app.gen.tendermint.abci import types_pb2 as pb
 from abci_app.gen.tendermint.abci import types_pb2_grpc as pb_grpc
@@ -99,7 +99,7 @@ class SocketServer:
         log.debug("ABCI connection %d from %s", conn, peer)
         self._conns.add(writer)
         decoder = FrameDecoder(self.max_frame_bytes)
-        handle = self.adapter.handle
+        handle = self.adapter.handle_frame
         try:
             while True:
                 if decoder.buffered:
@@ -116,24 +116,28 @@ class SocketServer:
                     if decoder.buffered:
                         log.error("ABCI connection %d from %s closed mid-frame", conn, peer)
                     break
-                for frame in decoder.feed(data):
-                    req = pb.Request()
-                    req.ParseFromString(frame)
-                    if req.WhichOneof("value") is None:
-                        raise ValueError("frame is not an ABCI Request (no method set)")
-                    try:
-                        resp = handle(req)
-                    except Exception as e:  # the application failed: a bug, never input
-                        log.exception("ABCI %s failed", req.WhichOneof("value"))
-                        msg = f"{req.WhichOneof('value')}: {type(e).__name__}: {e}"
-                        writer.write(encode_frame(pb.Response(exception=pb.ResponseException(error=msg))
-                                                  .SerializeToString()))
-                        await writer.drain()
-                        if self.on_fatal is not None:
-                            self.on_fatal(f"application error in {msg}")
-                        return
-                    writer.write(encode_frame(resp.SerializeToString()))
-                await writer.drain()
+                # Every response to what this read brought goes out in one write (one send, not one
+                # per frame: CometBFT pipelines many CheckTx on the mempool connection).
+                out: list[bytes] = []
+                try:
+                    for frame in decoder.feed(data):
+                        out.append(handle(frame))
+                except AppFailure as e:
+                    log.error("ABCI %s failed:\n%s", e.kind, e.trace)
+                    out.append(encode_frame(pb.Response(exception=pb.ResponseException(error=e.message))
+                                            .SerializeToString()))
+                    writer.write(b"".join(out))
+                    await writer.drain()
+                    if self.on_fatal is not None:
+                        self.on_fatal(f"application error in {e.message}")
+                    return
+                except (FramingError, DecodeError, ValueError):
+                    if out:  # answer what was well-formed before closing
+                        writer.write(b"".join(out))
+                    raise
+                if out:
+                    writer.write(out[0] if len(out) == 1 else b"".join(out))
+                    await writer.drain()
         except FramingError as e:
             log.error("ABCI connection %d from %s: %s; closing it", conn, peer, e)
         except (DecodeError, ValueError) as e:
