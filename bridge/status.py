@@ -52,6 +52,7 @@ from sidechain.client import QueryResult
 # Query codes of the app (sidechain/app.py, codespace "query") this module tells apart.
 QUERY_CODESPACE = "query"
 QUERY_UNKNOWN_PATH = 2
+QUERY_BAD_REQUEST = 3
 QUERY_NOT_FOUND = 5
 
 WITHDRAWALS_NOTE = "withdrawals are not part of this chain yet: the withdrawal queue and pending batches count as 0"
@@ -239,7 +240,10 @@ class BridgeChain:
         path = f"/bridge/deposit/{nonce}"
         r = self._query(path, height=height, prove=prove)
         if r.code != 0:
-            if _not_found(r):
+            # The route raises UnknownBridgeRecord for a missing record; the app answers an input error of a
+            # query as a bad request (codespace "query") unless it passes the module's code on. The path is
+            # well formed (we built it), so a bad request here means no record too.
+            if _not_found(r) or (r.codespace, r.code) == (QUERY_CODESPACE, QUERY_BAD_REQUEST):
                 return None
             raise UnexpectedAnswer(f"{path} at {self.node.url}: {r.log or f'code {r.code}'}")
         return DepositRecord.from_json(self._body(r, path), path, self._proof(r, path, prove))

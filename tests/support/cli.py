@@ -16,7 +16,7 @@ from tests.support.node import REPO
 # Variables that would answer a prompt: a bad-input case must not get its secret from the caller's shell.
 SECRET_ENV = ("SIDECHAIN_KEYRING_PASSPHRASE", "SIDECHAIN_ARMOR_PASSPHRASE", "SIDECHAIN_HOME", "BRIDGE_PASSPHRASE",
               "BRIDGE_PASSPHRASE_FILE", "BRIDGE_PRIVATE_KEY", "BRIDGE_KEYSTORE", "BRIDGE_L1_RPC", "BRIDGE_CONTRACT",
-              "BRIDGE_DEBUG", "SIDECHAIN_DEBUG")
+              "BRIDGE_CONFIG", "BRIDGE_DEBUG", "SIDECHAIN_DEBUG")
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,11 @@ import sidechain.commands.common as common
 from bridge import deposit as deposit_mod
 from bridge.cli import main
 from bridge.deposit import ETH, Asset, parse_amount
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, UnexpectedAnswer
 from bridge.l1 import L1Client
+from bridge.module.errors import UnknownBridgeRecord
 from bridge.protocol import checksum
+from bridge.status import BridgeChain
 from sidechain.types import bech32_address
 from tests.unit.bridge.conftest import ONE_ETH, World
 from tests.unit.bridge.fake_chain import URL, FakeBridgeNode
@@ -417,18 +419,17 @@ def test_status_deposit(capsys: pytest.CaptureFixture[str], world: World, deposi
     assert code == 1 and "give a deposit's event nonce" in one_line(err)
 
 
-@pytest.mark.parametrize("not_found", [("query", 5), ("bridge", 6), ("bridge", 7)])
-def test_deposit_record_not_found_codes(capsys: pytest.CaptureFixture[str], node: FakeBridgeNode,
-                                        not_found: tuple[str, int]) -> None:
-    from bridge.module.errors import UnknownBridgeRecord
-    from bridge.status import BridgeChain
-
+@pytest.mark.parametrize("not_found", [("query", 5), ("query", 3), ("bridge", UnknownBridgeRecord.code),
+                                       ("query", 4), ("bridge", 99)])
+def test_deposit_record_not_found_codes(node: FakeBridgeNode, not_found: tuple[str, int]) -> None:
+    """A missing record: the app's not-found, its bad request (what it makes of the route's UnknownBridgeRecord)
+    or the module's own code; any other error is reported."""
     node.not_found = not_found
     chain = BridgeChain(node)
-    if not_found in {("query", 5), (UnknownBridgeRecord.codespace, UnknownBridgeRecord.code)}:
+    if not_found in {("query", 5), ("query", 3), ("bridge", UnknownBridgeRecord.code)}:
         assert chain.deposit(9) is None
     else:
-        with pytest.raises(Exception, match="no value at this key"):
+        with pytest.raises(UnexpectedAnswer, match="no value at this key"):
             chain.deposit(9)
 
 
