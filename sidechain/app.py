@@ -395,7 +395,7 @@ class Application:
         state = self._vote_state(req.env.height)
         if ve is None or state is None:
             return b""
-        return ve.extend_vote(state, req.env.height, self.observer)
+        return ve.extend_vote(state, req.env.height, self.observer, req.txs)
 
     def verify_vote_extension(self, req: b.VerifyVoteExtensionRequest) -> bool:
         ve = self.modules.vote_extender

@@ -155,8 +155,9 @@ class VoteExtender(Protocol):
         """Whether the block at `height` must start with the extended commit of `height - 1`."""
         ...
 
-    def extend_vote(self, state: KVReader, height: int, local: object) -> bytes:
-        """This validator's extension; `local` is the app's per-process source (the L1 watcher)."""
+    def extend_vote(self, state: KVReader, height: int, local: object, block_txs: Sequence[bytes]) -> bytes:
+        """This validator's extension for the block of `height` it votes for (`block_txs`: that block's
+        txs); `local` is the app's per-process source (the L1 watcher)."""
         ...
 
     def verify_vote_extension(self, state: KVReader, height: int, validator: bytes, extension: bytes) -> bool: ...

@@ -81,11 +81,18 @@ def check_format(data: bytes, params: BridgeParams) -> VoteExtension:
 
 
 def verify_extension(data: bytes, last_event_nonce: int, params: BridgeParams) -> VoteExtension:
-    """`check_format`, and its events start at the chain's next nonce (VerifyVoteExtension)."""
+    """`check_format`, and its events start where the block voted for leaves the chain
+    (VerifyVoteExtension, on the state before that block). The block may itself apply events (its
+    extended commit), so a validator starts after those: at the chain's next nonce, or up to
+    `max_events_per_extension` beyond it (the most one block applies: an event needs reports from
+    honest validators, whose extensions start at the next nonce and carry at most that many)."""
     ext = check_format(data, params)
-    if ext.events and ext.events[0].nonce != last_event_nonce + 1:
-        raise MalformedExtension(f"the events start at nonce {ext.events[0].nonce}, the chain's next is "
-                                 f"{last_event_nonce + 1}")
+    if ext.events:
+        first, lo = ext.events[0].nonce, last_event_nonce + 1
+        hi = lo + params.max_events_per_extension
+        if not lo <= first <= hi:
+            raise MalformedExtension(f"the events start at nonce {first}; with the chain's next at {lo} they "
+                                     f"must start in [{lo}, {hi}]")
     return ext
 
 

@@ -6,6 +6,7 @@ extensions, no extended commit in blocks).
      "deployed_at": 5,                    L1 block of its deployment (holding its event 1)
      "last_event_nonce": 1,               the constructor's ValsetUpdated
      "observed_l1_height": 5,             optional; default deployed_at
+     "last_event_l1_block": 5,            optional (an exported chain): L1 block of the last event applied
      "valset": {"nonce": 0, "validators": ["0x..."], "powers": [4294967295]},   what the contract holds
      "supply": [{"denom": "l1/eth", "amount": "0"}],   optional (an exported chain): bridged supply
      "params": {...}}                     bridge/module/params.py
@@ -80,6 +81,7 @@ class BridgeGenesis:
     observed_l1_height: int = 0
     valset: L1Valset | None = None
     supply: tuple[tuple[str, int], ...] = ()  # sorted by denom, amounts > 0
+    last_event_l1_block: int = 0  # 0: the deployment block
 
     @classmethod
     def disabled(cls) -> BridgeGenesis:
@@ -94,7 +96,9 @@ class BridgeGenesis:
             return None
         assert self.valset is not None
         return {**self.config.to_json(), "last_event_nonce": self.last_event_nonce,
-                "observed_l1_height": self.observed_l1_height, "valset": self.valset.to_json(),
+                "observed_l1_height": self.observed_l1_height,
+                "last_event_l1_block": self.last_event_l1_block or self.config.deployed_at,
+                "valset": self.valset.to_json(),
                 "supply": [{"denom": d, "amount": str(a)} for d, a in self.supply],
                 "params": self.params.to_json()}
 
@@ -130,8 +134,8 @@ def parse_valset(obj: object, path: str) -> L1Valset:
     return v
 
 
-FIELDS = ("l1_chain_id", "contract", "deployed_at", "last_event_nonce", "observed_l1_height", "valset",
-          "supply", "params")
+FIELDS = ("l1_chain_id", "contract", "deployed_at", "last_event_nonce", "observed_l1_height",
+          "last_event_l1_block", "valset", "supply", "params")
 
 
 def parse_genesis(obj: object, bank_supply: dict[str, int]) -> BridgeGenesis:
@@ -173,4 +177,7 @@ def parse_genesis(obj: object, bank_supply: dict[str, int]) -> BridgeGenesis:
     if bridged != dict(supply):
         raise InvalidGenesis(f"{path}.supply {dict(supply)} differs from the bank's supply of bridged denoms "
                              f"{bridged}: every bridged coin must be backed on L1")
-    return BridgeGenesis(config, params, last, observed, parse_valset(d["valset"], f"{path}.valset"), tuple(supply))
+    last_block = json_int(d.get("last_event_l1_block", config.deployed_at), f"{path}.last_event_l1_block",
+                          config.deployed_at, U63, InvalidGenesis)
+    return BridgeGenesis(config, params, last, observed, parse_valset(d["valset"], f"{path}.valset"), tuple(supply),
+                         last_block)

@@ -10,6 +10,7 @@ so keys sort in numeric order.
     0x46 | nonce              deposit record (DepositRecord), by event nonce
     0x47 | nonce | address    a validator's report that disagreed with applied event `nonce` (Disagreement)
     0x48 | nonce              sha256 of the applied event `nonce` (to compare later reports against)
+    0x49                      L1 block of the last applied event (8 bytes)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SUPPLY = b"\x45"
 DEPOSIT = b"\x46"
 DISAGREEMENT = b"\x47"
 APPLIED = b"\x48"
+LAST_EVENT_L1_BLOCK = b"\x49"
 
 
 def u64(n: int) -> bytes:

@@ -38,6 +38,7 @@ from bridge.module.params import BridgeParams
 from sidechain.blocks import BlockEnv, Event, EventAttribute, ValidatorUpdate
 from sidechain.env import ChainRules, GenesisContext, PrefixRange, QueryAnswer, QueryRoute, StepOutput
 from sidechain.errors import InvalidGenesis, InvalidInput
+from sidechain.extcommit import CommitTxError, ExtendedCommit, decode_commit_tx, is_commit_tx
 from sidechain.store.api import KVReader, KVStore
 from sidechain.tx import MsgHandler
 from sidechain.types import Amount, Coin, bech32_address, json_int
@@ -103,6 +104,7 @@ class BridgeModule:
         bs.set_params(state, gen.params)
         bs.set_last_event_nonce(state, gen.last_event_nonce)
         bs.set_observed_l1_height(state, gen.observed_l1_height)
+        state.set(k.LAST_EVENT_L1_BLOCK, k.u64(gen.last_event_l1_block or gen.config.deployed_at))
         bs.set_l1_valset(state, gen.valset)
         for denom, amount in gen.supply:
             bs.add_supply(state, denom, amount)
@@ -113,7 +115,7 @@ class BridgeModule:
         if found is None:
             return BridgeGenesis.disabled()
         return BridgeGenesis(found[0], bs.get_params(state), bs.last_event_nonce(state), bs.observed_l1_height(state),
-                             bs.get_l1_valset(state), tuple(bs.all_supply(state)))
+                             bs.get_l1_valset(state), tuple(bs.all_supply(state)), bs.last_event_l1_block(state))
 
     def genesis_to_json(self, gen: BridgeGenesis, ctx: GenesisContext) -> object | None:
         return gen.to_json()
@@ -127,13 +129,24 @@ class BridgeModule:
         found = bs.get_config(state)
         return found is not None and height - 1 >= found[1]
 
-    def extend_vote(self, state: KVReader, height: int, local: object) -> bytes:
+    def extend_vote(self, state: KVReader, height: int, local: object, block_txs: Sequence[bytes]) -> bytes:
         if state.get(k.CONFIG) is None:
             return b""
         observer: L1Observer = local  # type: ignore[assignment]
         observed = observer.observed() if observer is not None else NOTHING_OBSERVED
-        ext = attest.build_extension(observed, bs.last_event_nonce(state), bs.get_params(state))
-        return encode_extension(ext)
+        params = bs.get_params(state)
+        # Start after what the block voted for will itself apply (its extended commit is first in it),
+        # so that a burst of events moves at `max_events_per_extension` per block, not per two blocks.
+        last = bs.last_event_nonce(state)
+        if block_txs and is_commit_tx(block_txs[0]):
+            try:
+                commit = decode_commit_tx(block_txs[0])
+            except CommitTxError:
+                commit = None
+            if commit is not None:
+                last += len(attest.decide_events(self._reports(commit, params),
+                                                 sum(v.power for v in commit.votes), last))
+        return encode_extension(attest.build_extension(observed, last, params))
 
     def verify_vote_extension(self, state: KVReader, height: int, validator: bytes, extension: bytes) -> bool:
         if state.get(k.CONFIG) is None:
@@ -161,14 +174,7 @@ class BridgeModule:
         commit = env.extended_commit
         if commit is None or state.get(k.CONFIG) is None:
             return StepOutput()
-        params = bs.get_params(state)
-        reports = []
-        for v in commit.committed():
-            try:
-                ext = attest.check_format(v.vote_extension, params)
-            except MalformedExtension:
-                ext = None  # a late or faulty vote: it reports nothing
-            reports.append(attest.Report(v.validator_address, v.power, ext))
+        reports = self._reports(commit, bs.get_params(state))
         total = sum(v.power for v in commit.votes)
         events: list[Event] = []
         last = bs.last_event_nonce(state)
@@ -198,6 +204,17 @@ class BridgeModule:
             bs.set_observed_l1_height(state, h)
             events.append(Event("bridge_observed_l1_height", (EventAttribute("height", str(h)),)))
         return StepOutput(events=tuple(events))
+
+    @staticmethod
+    def _reports(commit: ExtendedCommit, params: BridgeParams) -> list[attest.Report]:
+        reports = []
+        for v in commit.committed():
+            try:
+                ext = attest.check_format(v.vote_extension, params)
+            except MalformedExtension:
+                ext = None  # a late or faulty vote: it reports nothing
+            reports.append(attest.Report(v.validator_address, v.power, ext))
+        return reports
 
     def _apply(self, state: KVStore, e: L1Event, height: int) -> Event:
         bs.set_applied(state, e)
@@ -240,6 +257,7 @@ class BridgeModule:
                 "enabled": True, "l1_chain_id": config.l1_chain_id, "contract": _hex(config.contract),
                 "deployed_at": config.deployed_at, "vote_extensions_enable_height": ve_height,
                 "last_event_nonce": bs.last_event_nonce(reader), "observed_l1_height": bs.observed_l1_height(reader),
+                "last_event_l1_block": bs.last_event_l1_block(reader), "audit_l1_height": bs.audit_l1_height(reader),
                 "valset": valset.to_json() if valset else None,
                 "supply": {d: str(a) for d, a in bs.all_supply(reader)},
                 "params": bs.get_params(reader).to_json(),

@@ -55,6 +55,17 @@ def set_last_event_nonce(state: KVStore, nonce: int) -> None:
     state.set(k.LAST_EVENT_NONCE, k.u64(nonce))
 
 
+def last_event_l1_block(state: KVReader) -> int:
+    return _u64(state.get(k.LAST_EVENT_L1_BLOCK))
+
+
+def audit_l1_height(state: KVReader) -> int:
+    """The L1 block to read the contract at for the supply invariant: every event in blocks before it
+    is applied, and of its own events exactly those up to `last_event_nonce` (an extension cut at its
+    event cap can split a block: then events above `observed_l1_height` are applied)."""
+    return max(observed_l1_height(state), last_event_l1_block(state))
+
+
 def observed_l1_height(state: KVReader) -> int:
     return _u64(state.get(k.OBSERVED_L1_HEIGHT))
 
@@ -116,6 +127,7 @@ def applied_digest(state: KVReader, nonce: int) -> bytes | None:
 
 def set_applied(state: KVStore, e: L1Event) -> None:
     state.set(k.APPLIED + k.u64(e.nonce), event_digest(e))
+    state.set(k.LAST_EVENT_L1_BLOCK, k.u64(e.l1_block))
 
 
 def put_deposit(state: KVStore, e: L1Event, d: Deposit, height: int, credited: bool) -> None:

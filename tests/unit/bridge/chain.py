@@ -101,7 +101,7 @@ class BridgeChain:
                           proposer_address=self.keys[0].consensus_address,
                           hash=height.to_bytes(32, "big") if with_hash else b"")
 
-    def extensions(self, height: int) -> list[bytes]:
+    def extensions(self, height: int, block: Sequence[bytes] = ()) -> list[bytes]:
         """Each validator's extension at `height`, as its own watcher would make it (the app of
         validator 0 builds each one with that validator's observer)."""
         out = []
@@ -109,7 +109,7 @@ class BridgeChain:
             saved = self.app.observer
             self.app.observer = self.observers[i]
             try:
-                out.append(self.app.extend_vote(b.ExtendVoteRequest(env=self.env(height), txs=())))
+                out.append(self.app.extend_vote(b.ExtendVoteRequest(env=self.env(height), txs=tuple(block))))
             finally:
                 self.app.observer = saved
         return out
@@ -150,7 +150,7 @@ class BridgeChain:
         if self.tamper is not None:
             block = self.tamper(block)
         assert self.process(block), "the proposal was rejected"
-        exts = self.extensions(h)
+        exts = self.extensions(h, block)
         for i, ext in enumerate(exts):
             assert self.app.verify_vote_extension(b.VerifyVoteExtensionRequest(
                 hash=h.to_bytes(32, "big"), validator_address=self.keys[i].consensus_address, height=h,

@@ -198,3 +198,19 @@ def test_pure_decide_events_applies_in_order_and_only_identical_reports() -> Non
                Report(b"3", 1, VoteExtension((b2,), 6)), Report(b"4", 1, VoteExtension((a, n3), 6))]
     assert decide_events(reports, 4, 1) == [a, n3]
     assert decide_events(reports[:3], 4, 1) == []
+
+
+def test_a_block_split_by_the_event_cap_moves_the_audit_height_not_the_observed_height() -> None:
+    """40 deposits in one L1 block: the first extension carries 32 and claims a height below that
+    block, so events above observed_l1_height are applied; the supply invariant must then be read at
+    the block of the last applied event (whose later events only add to the contract's balance)."""
+    c = BridgeChain([10, 10, 10])
+    see(c, [0, 1, 2], tuple(deposit(n, 1, ALICE, l1_block=77) for n in range(2, 42)), 90)
+    c.step()
+    c.step()
+    s = state(c)
+    assert s["last_event_nonce"] == 33 and s["observed_l1_height"] == 76
+    assert s["last_event_l1_block"] == 77 and s["audit_l1_height"] == 77
+    c.step()
+    s = state(c)
+    assert s["last_event_nonce"] == 41 and s["observed_l1_height"] == 90 and s["audit_l1_height"] == 90

@@ -95,8 +95,10 @@ def test_malformed_events_are_refused() -> None:
 
 
 def test_the_wrong_start_is_refused() -> None:
-    refused(encode_extension(VoteExtension((dep(3), dep(4)), 104)), last=1, match="start at nonce 3")
     refused(encode_extension(VoteExtension((dep(1), dep(2)), 104)), last=1, match="start at nonce 1")
+    refused(encode_extension(VoteExtension((dep(35), dep(36)), 104)), last=1, match=r"start at nonce 35.*\[2, 34\]")
+    # after what the block voted for applies (its extended commit), up to 32 further on: accepted
+    verify_extension(encode_extension(VoteExtension((dep(34),), 134)), 1, P)
 
 
 def test_a_gap_is_refused() -> None:
