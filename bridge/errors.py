@@ -126,3 +126,15 @@ class UnexpectedAnswer(BridgeError):
     """A sidechain node answered a bridge query with something that is not what the query route defines."""
 
     code = 23
+
+
+class WatcherRescan(BridgeError):
+    """The L1 watcher found a nonce gap and reads again from the deployment block (internal to its thread)."""
+
+    code = 30
+
+
+class WatcherWaiting(BridgeError):
+    """A condition of L1 the watcher waits out (wrong chain, no contract, inconsistent answers); logged once."""
+
+    code = 31

@@ -37,6 +37,7 @@ from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, BlockNotFound, Web3RPCError
 
 from bridge.artifacts import load_artifact
+from bridge.errors import WatcherRescan, WatcherWaiting
 from bridge.l1 import BRIDGE_ARTIFACT
 from bridge.module.events import BatchExecuted, Deposit, EventKind, L1Event, ValsetUpdated
 from bridge.module.observe import NOTHING_OBSERVED, ChainProgress, Observed
@@ -61,11 +62,11 @@ class WatcherMetrics(Protocol):
     def watcher_state(self, head: int, final_height: int, cached: int) -> None: ...
 
 
-class _Rescan(Exception):
+class _Rescan(WatcherRescan):
     """A nonce gap: the scan starts over from the deployment block (the cursor is set already)."""
 
 
-class _Failure(Exception):
+class _Failure(WatcherWaiting):
     """A condition of L1 the watcher waits out: `kind` names the state for the log-once rule."""
 
     def __init__(self, kind: str, message: str, *, level: int = logging.WARNING) -> None:
