@@ -434,7 +434,7 @@ class Watcher:
                            "logs, reading again from the deployment block", level=logging.ERROR)
         log.warning("bridge watcher: %s; reading again from the deployment block %d", why, deployed_at)
         self._start_scan(deployed_at)
-        raise _Rescan
+        raise _Rescan(why)
 
     def _set_reporting(self, on: bool) -> None:
         with self._lock:
