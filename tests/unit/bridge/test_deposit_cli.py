@@ -473,3 +473,17 @@ def test_bridge_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Any, w
     assert code == 1 and "--l1-key 'bob' is not in" in one_line(err) and "(its keys: alice)" in err
     code, out, err = run(capsys, "status", "--node", URL, "--bridge-config", str(config), "-o", "json")
     assert code == 0 and json.loads(out)["supply"]["ok"] is True, err
+
+
+def test_progress_on_a_terminal_is_a_live_display(capsys: pytest.CaptureFixture[str], world: World,
+                                                  depositor: LocalAccount, node: FakeBridgeNode,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm")
+    code, out, err = run(capsys, "deposit", "1eth", "--to", SIDE, *L1, "-o", "json")
+    assert code == 0 and json.loads(out)["status"] == "minted"  # stdout: still one JSON object
+    done = [line for line in err.splitlines() if "✓" in line]
+    assert any("L1 tx sent: 0x" in line for line in done) and any("minted 1 ETH" in line for line in done), err
+    assert any("new balance of" in line for line in done)

@@ -175,6 +175,23 @@ BRIDGE_CASES: list[tuple[str, tuple[str, ...], str]] = [
      "wrong passphrase"),
     ("no key at all", ("claim", "--l1-rpc", "http://127.0.0.1:{dead}", "--contract", "{eth}", "--token", "{eth}",
                        "--to", "{eth}"), "BRIDGE_PRIVATE_KEY"),
+    # deposit and status: they ask the sidechain node first
+    ("deposit node unreachable", ("deposit", "1eth", "--to", "{good}", "--node", "127.0.0.1:{dead}"),
+     "cannot reach the node's RPC at http://127.0.0.1:{dead}"),
+    ("deposit without --to", ("deposit", "1eth", "--node", "127.0.0.1:{dead}"), "Missing option '--to'"),
+    ("deposit bad --token", ("deposit", "1", "--to", "{good}", "--token", "0x12"),
+     "Invalid value for '--token': not an Ethereum address: '0x12'"),
+    ("deposit bad bridge config", ("deposit", "1eth", "--to", "{good}", "--bridge-config", "{valset}",
+                                   "--l1-key", "alice"), "--l1-key 'alice' is not in {valset} (its keys: none)"),
+    ("deposit missing bridge config", ("deposit", "1eth", "--to", "{good}", "--bridge-config", "{root}/none.json"),
+     "cannot read --bridge-config {root}/none.json"),
+    ("deposit --l1-key without config", ("deposit", "1eth", "--to", "{good}", "--l1-key", "alice"),
+     "--l1-key names a key of --bridge-config's l1_keys"),
+    ("status node unreachable", ("status", "--node", "127.0.0.1:{dead}"), "cannot reach the node's RPC"),
+    ("status deposit node unreachable", ("status", "deposit", "3", "--node", "127.0.0.1:{dead}"),
+     "cannot reach the node's RPC"),
+    ("status deposit bad nonce", ("status", "deposit", "three", "--node", "127.0.0.1:{dead}"),
+     "NONCE 'three': give a deposit's event nonce"),
 ]
 
 
