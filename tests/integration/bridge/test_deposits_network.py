@@ -44,8 +44,12 @@ RECIPIENTS = [bytes([0x30 + i]) * 20 for i in range(4)]
 
 
 def abci(tn: TestNetwork, path: str, node: int = 0, height: int = 0) -> Any:
+    """The JSON answer, or None when the node does not answer (down, restarting) or refuses."""
     q = f'abci_query?path="{path}"' + (f"&height={height}" if height else "")
-    res = rpc(tn.url(node), q)["response"]
+    try:
+        res = rpc(tn.url(node), q)["response"]
+    except OSError:  # URLError, connection refused or reset, timeout
+        return None
     if int(res.get("code", 0)) != 0:
         return None
     return json.loads(base64.b64decode(res["value"]))
@@ -176,9 +180,17 @@ def wait_receipts(n: Net, txs: list[str], timeout: float = 120) -> dict[str, Any
 
 
 def deposit_logs(n: Net, from_block: int) -> dict[int, Any]:
-    """The final chain's Deposit logs by event nonce."""
-    logs = n.bridge.contract.events.Deposit().get_logs(from_block=from_block, to_block="latest")
-    return {int(lg["args"]["eventNonce"]): lg for lg in logs}
+    """The final chain's Deposit logs by event nonce. Right after a debug_setHead, geth's log index
+    answers errors for a while ("failed to retrieve receipts for block ..."): ask again."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            logs = n.bridge.contract.events.Deposit().get_logs(from_block=from_block, to_block="latest")
+            return {int(lg["args"]["eventNonce"]): lg for lg in logs}
+        except Exception as e:  # noqa: BLE001 (web3's RPC error types vary)
+            if time.monotonic() > deadline or "retrieve" not in str(e):
+                raise
+            time.sleep(1)
 
 
 def test_200_deposits_through_a_crash_and_an_l1_outage_are_minted_exactly_once(net: Net) -> None:
