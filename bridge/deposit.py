@@ -28,11 +28,12 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 
 from bridge.erc20 import Erc20
-from bridge.errors import ConfigError, InsufficientFundsError, TransactionError, WaitTimeout
+from bridge.errors import ConfigError, InsufficientFundsError, L1ConnectionError, TransactionError, WaitTimeout
 from bridge.l1 import BridgeContract, L1Client, Sender, sender_address
 from bridge.module.events import UINT256_MAX, denom_of
 from bridge.protocol import ETH_TOKEN, checksum
 from bridge.status import BridgeChain, DepositProgress, DepositRecord, L1Deposit, deposit_progress
+from sidechain.client import ClientError
 
 ETH_UNITS = {"eth": 18, "gwei": 9, "wei": 0}
 _AMOUNT = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<unit>[A-Za-z][A-Za-z0-9._-]*)?")
@@ -288,6 +289,7 @@ class MintedDeposit:
 
 
 POLL_INTERVAL = 1.0  # seconds between looks at L1 and the chain while waiting
+RETRY_INTERVAL = 1.0  # seconds before looking again when the node or the L1 did not answer
 
 
 def describe(p: DepositProgress, asset: Asset | None = None) -> list[tuple[str, str, bool]]:
@@ -332,7 +334,18 @@ def follow_deposit(
     deadline = None if timeout is None else clock() + timeout
     shown: dict[str, tuple[str, bool]] = {}
     while True:
-        p = deposit_progress(chain, nonce, bridge=bridge, l1=l1, prove=prove)
+        try:
+            p = deposit_progress(chain, nonce, bridge=bridge, l1=l1, prove=prove)
+        except (ClientError, L1ConnectionError) as exc:  # a node or the L1 restarting: keep looking until the timeout
+            if deadline is not None and clock() >= deadline:
+                raise
+            if shown.get("retry") != (str(exc), False):
+                shown["retry"] = (str(exc), False)
+                progress.step("retry", f"{exc}; retrying", done=False)
+            sleep(RETRY_INTERVAL)
+            continue
+        if shown.pop("retry", None) is not None:  # answering again: show the step under way once more
+            shown = {key: seen for key, seen in shown.items() if seen[1]}
         for key, text, done in describe(p, asset):
             if shown.get(key) != (text, done):
                 shown[key] = (text, done)

@@ -56,6 +56,7 @@ def node(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBridgeNo
     monkeypatch.setattr(common, "NodeClient", lambda url, source="": fake)
     monkeypatch.setattr(L1Client, "connect", classmethod(lambda cls, url, expected=None, **kw: world.l1.client))
     monkeypatch.setattr(deposit_mod, "POLL_INTERVAL", 0.0)
+    monkeypatch.setattr(deposit_mod, "RETRY_INTERVAL", 0.0)
     yield fake
 
 
@@ -487,3 +488,20 @@ def test_progress_on_a_terminal_is_a_live_display(capsys: pytest.CaptureFixture[
     done = [line for line in err.splitlines() if "✓" in line]
     assert any("L1 tx sent: 0x" in line for line in done) and any("minted 1 ETH" in line for line in done), err
     assert any("new balance of" in line for line in done)
+
+
+def test_a_node_restarting_while_waiting_is_retried(capsys: pytest.CaptureFixture[str], world: World,
+                                                    depositor: LocalAccount, node: FakeBridgeNode) -> None:
+    from sidechain.client import ClientError
+
+    failures = [ClientError("cannot reach the node's RPC at http://127.0.0.1:26657 (connection refused)")] * 2
+
+    def flaky(path: str) -> None:
+        if path == "/bridge/state" and world.l1.w3.eth.get_transaction_count(depositor.address) > 0 and failures:
+            raise failures.pop()
+
+    node.on_query = flaky
+    code, out, err = run(capsys, "deposit", "1eth", "--to", SIDE, *L1)
+    assert code == 0, err
+    assert err.count("(connection refused); retrying ...") == 1  # shown once while it lasts
+    assert out.startswith("minted 1 ETH") and failures == []
