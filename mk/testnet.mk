@@ -1,6 +1,6 @@
 # A local multi-validator testnet in the background (genesis/testnet.py), in ./.testnet.
 # Included by the top-level Makefile; uses $(PY) from it.
-#   make testnet [N=4] [BASE_PORT=26600] [TIMEOUT_COMMIT=500ms] [SPEC=file.json]
+#   make testnet [N=4] [BASE_PORT=26600] [TIMEOUT_COMMIT=200ms] [SPEC=file.json]
 #                [L1_RPC=URL CONTRACT=0x...] [NO_L1=1]
 #   make testnet-status | testnet-logs [FOLLOW=1] [LINES=20] | testnet-stop | testnet-clean
 # The testnet's L1 is a geth --dev it runs in .testnet/l1 (RPC on BASE_PORT + 10*N), with the bridge
@@ -8,7 +8,7 @@
 
 N ?= 4
 BASE_PORT ?= 26600
-TIMEOUT_COMMIT ?= 500ms
+TIMEOUT_COMMIT ?= 200ms
 SPEC ?=
 LINES ?= 20
 FOLLOW ?=

@@ -78,6 +78,9 @@ class RunConfig:
     sample_every: int = 20
     profile: float = 0.0  # seconds of py-spy on every app process (0: none)
     profile_dir: str = ""
+    idle_sends: int = 0  # >0: no load; this many txs sent one at a time, each waited for (confirmation at idle)
+    testnet_defaults: bool = False  # the node settings `make testnet` uses (else short bench timeouts)
+    flush_throttle: str = "10ms"
 
 
 def account_seed(i: int) -> bytes:
@@ -113,7 +116,13 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
     from sidechain.types import parse_coins
     from tests.support.testnet import free_node_ports
 
-    node = NodeSettings(timeout_commit=cfg.timeout_commit, timeout_propose="1s", flush_throttle_timeout="10ms")
+    if cfg.testnet_defaults:
+        dflt = NodeSettings()
+        node = dataclasses.replace(dflt, timeout_commit=cfg.timeout_commit or dflt.timeout_commit,
+                                   flush_throttle_timeout=cfg.flush_throttle or dflt.flush_throttle_timeout)
+    else:
+        node = NodeSettings(timeout_commit=cfg.timeout_commit, timeout_propose="1s",
+                            flush_throttle_timeout=cfg.flush_throttle)
     base = default_spec(cfg.validators, chain_id=CHAIN_ID, node=node)
     coins = parse_coins(FUND)
     accounts = tuple(AccountSpec(coins, address=a) for a in account_addresses(cfg.accounts, base.params.address_prefix))
@@ -186,6 +195,35 @@ def stop_net(net: Net) -> None:
             p.wait(20)
         except subprocess.TimeoutExpired:
             kill_node(net, i)
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_snapshot(net: Net) -> dict[str, float]:
+    """CPU seconds used so far by the app processes and by the CometBFT processes of the network."""
+    app = comet = 0.0
+    for p in net.procs:
+        if p is None or p.poll() is not None:
+            continue
+        if net.app == "kvstore":
+            comet += _cpu_seconds(p.pid)
+        else:
+            app += _cpu_seconds(p.pid)
+            comet += sum(_cpu_seconds(c) for c in _children(p.pid))
+    return {"app": app, "cometbft": comet}
 
 
 def rpc_get(url: str, path: str, timeout: float = 10.0) -> Any:
@@ -512,7 +550,57 @@ def _profile(net: Net, cfg: RunConfig) -> list[subprocess.Popen[bytes]]:
     return procs
 
 
+def run_idle(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, Any]:
+    """Confirmation at idle: `idle_sends` txs one at a time, at random points of the block cycle; each
+    from the broadcast to the moment the node's `tx` RPC finds it in a committed block."""
+    import random
+
+    root = workdir / cfg.name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    net = build_net(root, cfg)
+    for i in range(len(net.homes)):
+        start_node(net, i)
+    rng = random.Random(12)
+    lat: list[float] = []
+    try:
+        wait_ready(net, 3)
+        txs = presign(cfg.app, [0], cfg.idle_sends, cfg.accounts, "1stake")[0]
+        host, port = net.urls()[0].rsplit("//", 1)[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+        def get(path: str) -> dict[str, Any]:
+            conn.request("GET", path)
+            return dict(json.loads(conn.getresponse().read()))
+
+        print(f"[{cfg.name}] {cfg.idle_sends} sends, one at a time", file=log, flush=True)
+        for tx in txs:
+            time.sleep(rng.uniform(0, 0.5))
+            t0 = time.time()
+            res = get("/broadcast_tx_sync?tx=0x" + tx.hex())
+            if "error" in res or int(res["result"].get("code", 0)) != 0:
+                raise RuntimeError(f"idle send refused: {res}")
+            digest = hashlib.sha256(tx).hexdigest()
+            while True:
+                if "result" in get("/tx?hash=0x" + digest):
+                    lat.append(time.time() - t0)
+                    break
+                if time.time() - t0 > 30:
+                    raise RuntimeError(f"idle tx {digest} not committed within 30 s")
+                time.sleep(0.005)
+    finally:
+        stop_net(net)
+    print(f"[{cfg.name}] confirmation at idle: p50 {pct(lat, 0.5):.3f} s, p99 {pct(lat, 0.99):.3f} s, "
+          f"max {max(lat):.3f} s", file=log, flush=True)
+    return {"name": cfg.name, "app": cfg.app, "validators": cfg.validators, "idle_sends": len(lat),
+            "timeout_commit": cfg.timeout_commit or "testnet default", "testnet_defaults": cfg.testnet_defaults,
+            "latency_p50_s": round(pct(lat, 0.5), 3), "latency_p99_s": round(pct(lat, 0.99), 3),
+            "latency_max_s": round(max(lat), 3), "latencies_s": [round(x, 4) for x in lat]}
+
+
 def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, Any]:
+    if cfg.idle_sends:
+        return run_idle(cfg, workdir, log)
     root = workdir / cfg.name
     if root.exists():
         shutil.rmtree(root)
@@ -553,8 +641,9 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         events: list[str] = []
         spies: list[subprocess.Popen[bytes]] = []
         prof_window = (0.0, 0.0)
+        time.sleep(max(0.0, t_start + WARMUP_S - time.time()))
+        cpu0, cpu_t0 = cpu_snapshot(net), time.time()
         if cfg.profile:
-            time.sleep(max(0.0, t_start + WARMUP_S - time.time()))
             spies = _profile(net, cfg)
             prof_window = (time.time(), time.time() + cfg.profile)
         if cfg.kill_restart and len(net.homes) > 1:
@@ -565,6 +654,8 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
             time.sleep(max(0.0, t_start + cfg.duration / 2 - time.time()))
             start_node(net, victim)
             events.append(f"restarted node {victim} at +{time.time() - t_start:.1f}s")
+        time.sleep(max(0.0, t_end - time.time()))
+        cpu1, cpu_t1 = cpu_snapshot(net), time.time()
         results: list[WorkerResult] = []
         for _ in range(cfg.workers):
             msg = out_q.get(timeout=cfg.duration + 600)
@@ -597,6 +688,12 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
                 p.kill()
         stop_net(net)
     out = summarize(cfg, results, blocks, watcher.seen, t_start, t_end, h_end_send, hashes_agree, events, root)
+    lo, hi = int(cpu_t0 * 1e9), int(cpu_t1 * 1e9)
+    txs_meanwhile = sum(blk["txs"] for blk in blocks if lo <= blk["time_ns"] <= hi)
+    for k in ("app", "cometbft"):  # (with a node killed and restarted: its first life's CPU is missing)
+        used = cpu1[k] - cpu0[k]
+        out[f"cpu_{k}_cores"] = round(used / max(1e-9, cpu_t1 - cpu_t0), 2)
+        out[f"cpu_{k}_us_per_tx"] = round(used / max(1, txs_meanwhile) * 1e6, 1)
     if cfg.profile:
         lo, hi = int(prof_window[0] * 1e9), int(prof_window[1] * 1e9)
         out["profile_seconds"] = cfg.profile
@@ -680,13 +777,13 @@ RUNS = {
 def print_table(runs: list[dict[str, Any]], out: Any = sys.stdout) -> None:
     kv = {r["validators"]: r["committed_tps"] for r in runs if r["app"] == "kvstore"}
     print(f"{'run':<6} {'app':<10} {'vals':>4} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7} {'failed':>6} {'full':>7} "
-          f"{'offered/s':>9} {'vs kvstore':>10} {'hashes':>7}", file=out)
+          f"{'offered/s':>9} {'vs kvstore':>10} {'hashes':>7} {'app us/tx':>9} {'comet us/tx':>11}", file=out)
     for r in runs:
         ratio = r["committed_tps"] / kv[r["validators"]] if kv.get(r["validators"]) else float("nan")
         print(f"{r['name']:<6} {r['app']:<10} {r['validators']:>4} {r['committed_tps']:>8,.0f} "
               f"{r['latency_p50_s']:>7.3f} {r['latency_p99_s']:>7.3f} {r['failed']:>6} {r['full_retries']:>7} "
-              f"{r['offered_per_s']:>9,.0f} {ratio:>10.2f} {'agree' if r['app_hashes_agree'] else 'DIFFER':>7}",
-              file=out)
+              f"{r['offered_per_s']:>9,.0f} {ratio:>10.2f} {'agree' if r['app_hashes_agree'] else 'DIFFER':>7} "
+              f"{r.get('cpu_app_us_per_tx', 0):>9,.0f} {r.get('cpu_cometbft_us_per_tx', 0):>11,.0f}", file=out)
 
 
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
@@ -735,12 +832,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on each app process")
     p.add_argument("--profile-dir", default=str(REPO / "bench-results" / "profile-net"))
     p.add_argument("--workdir", type=Path, default=None)
+    p.add_argument("--idle", type=int, default=0, metavar="N",
+                   help="only measure confirmation at idle: N sends one at a time on a 4-validator network with "
+                        "the node settings of `make testnet` (--idle-timeout-commit to try another)")
+    p.add_argument("--idle-timeout-commit", default="")
+    p.add_argument("--idle-flush-throttle", default="")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.runs.split(",") if n.strip()]
     for n in names:
         if n not in RUNS:
             p.error(f"unknown run {n!r}; known: {', '.join(RUNS)}")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-net-"))
+    if args.idle:
+        try:
+            r = run_one(RunConfig(name="idle4", app="sidechain", validators=4, accounts=10, idle_sends=args.idle,
+                                  testnet_defaults=True, timeout_commit=args.idle_timeout_commit,
+                                  flush_throttle=args.idle_flush_throttle), work)
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(r, indent=1) + "\n")
+        return 0
     runs = []
     try:
         for n in names:
