@@ -194,7 +194,13 @@ def install_bridge_genesis(root: Path, keyring: Path, homes: Sequence[Path], sec
         raise TestnetError(f"cannot write the genesis with the bridge section: {e}") from None
 
 
-def connect_network(net: Network, info: BridgeInfo, deployed_at: int, valset: Valset) -> None:
+# A local dev L1 seals a block a second and answers in a millisecond: poll it often, so that a deposit's
+# latency is the sidechain's (one vote, one block) and not the poll's. A public RPC keeps app.toml's 1 s.
+DEV_L1_POLL_INTERVAL = "100ms"
+
+
+def connect_network(net: Network, info: BridgeInfo, deployed_at: int, valset: Valset,
+                    poll_interval: str = DEV_L1_POLL_INTERVAL) -> None:
     """Give a never-started network its L1: `app_state.bridge` in its genesis (when this build's chain has
     a bridge module), `[bridge] l1_rpc` in every node's app.toml, and `<root>/bridge.json`."""
     from sidechain.config import NodeHome
@@ -203,7 +209,7 @@ def connect_network(net: Network, info: BridgeInfo, deployed_at: int, valset: Va
         section = bridge_genesis_section(info.l1_chain_id, info.contract, deployed_at, valset)
         install_bridge_genesis(net.root, net.keyring, [n.home for n in net.nodes], section)
     for n in net.nodes:
-        set_node_bridge_config(NodeHome(n.home).app_config, info.l1_rpc)
+        set_node_bridge_config(NodeHome(n.home).app_config, info.l1_rpc, poll_interval=poll_interval)
     write_bridge_json(net.root, info)
 
 
@@ -220,7 +226,8 @@ def read_genesis(root: Path) -> dict[str, Any]:
 # --- app.toml [bridge] ---------------------------------------------------------------------------
 
 
-def set_node_bridge_config(app_toml: Path, l1_rpc: str, finality: str = FINALITY_CONFIRMATIONS) -> None:
+def set_node_bridge_config(app_toml: Path, l1_rpc: str, finality: str = FINALITY_CONFIRMATIONS,
+                           poll_interval: str = DEV_L1_POLL_INTERVAL) -> None:
     """Write `[bridge] l1_rpc` and `finality` into a node's app.toml (the app config's own writer where
     sidechain.config has one; else the two TOML keys, keeping the file's other keys and header comments)."""
     import sidechain.config as app_config
@@ -228,7 +235,7 @@ def set_node_bridge_config(app_toml: Path, l1_rpc: str, finality: str = FINALITY
     setter = getattr(app_config, "set_bridge_watcher", None)
     if setter is not None:
         try:
-            setter(app_toml, l1_rpc, finality)
+            setter(app_toml, l1_rpc, finality, poll_interval)
         except SidechainError as e:
             raise TestnetError(f"cannot set the bridge watcher in {app_toml}: {e}") from None
         return
@@ -242,7 +249,7 @@ def set_node_bridge_config(app_toml: Path, l1_rpc: str, finality: str = FINALITY
     section = doc.get("bridge", {})
     if not isinstance(section, dict):
         raise TestnetError(f"{app_toml}: bridge is not a table")
-    doc["bridge"] = {**section, "l1_rpc": l1_rpc, "finality": finality}
+    doc["bridge"] = {**section, "l1_rpc": l1_rpc, "finality": finality, "poll_interval": poll_interval}
     header = "".join(line for line in text.splitlines(keepends=True)[:_header_lines(text)])
     app_toml.write_text(header + tomli_w.dumps(doc))
 

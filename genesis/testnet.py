@@ -513,7 +513,8 @@ def setup_l1(net: Network, l1: L1Options, base_port: int, out: TextIO) -> DevL1 
             l1net.check_contract_valset(found, valset, valset_file)
             info = l1net.BridgeInfo(l1.rpc, found.l1_chain_id, found.contract)
             deployed_at, contract_valset = found.deployed_at, found.valset
-        l1net.connect_network(net, info, deployed_at, contract_valset)
+        l1net.connect_network(net, info, deployed_at, contract_valset,
+                              poll_interval=l1net.DEV_L1_POLL_INTERVAL if l1.mode == "dev" else "1s")
     except BaseException:
         if geth is not None:
             geth.stop()

@@ -207,12 +207,13 @@ def set_snapshots(path: Path, interval: int, keep_recent: int) -> None:
     path.write_text(cfg.to_toml())
 
 
-def set_bridge_watcher(path: Path, l1_rpc: str, finality: str | None = None) -> None:
+def set_bridge_watcher(path: Path, l1_rpc: str, finality: str | None = None, poll_interval: str | None = None) -> None:
     """Point the bridge watcher of the node whose app config is at `path` at an L1 RPC ("" turns it off)."""
     import dataclasses
 
     cfg = load_config(path)
-    cfg = dataclasses.replace(cfg, bridge_l1_rpc=l1_rpc, bridge_finality=finality or cfg.bridge_finality)
+    cfg = dataclasses.replace(cfg, bridge_l1_rpc=l1_rpc, bridge_finality=finality or cfg.bridge_finality,
+                              bridge_poll_interval=poll_interval or cfg.bridge_poll_interval)
     cfg.validate()
     path.write_text(cfg.to_toml())
 
