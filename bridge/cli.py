@@ -488,7 +488,8 @@ def _status_text(report: StatusReport, url: str) -> str:
         pending = report.l1_event_nonce - s.last_event_nonce
         behind = f" (L1 eventNonce() {report.l1_event_nonce}: {pending} not applied yet)"
     lines.append(f"  last event nonce {s.last_event_nonce}{behind}, valset nonce {s.valset_nonce}")
-    lines.append(f"  observed L1 height {s.observed_l1_height}, l1_confirmations {s.l1_confirmations}")
+    lines.append(f"  observed L1 height {s.observed_l1_height} (audit height {s.audit_l1_height}), "
+                 f"l1_confirmations {s.l1_confirmations}")
     supply = ", ".join(f"{a}{d}" for d, a in s.supply.items()) or "nothing bridged yet"
     lines.append(f"  supply: {supply}")
     if report.heads is None:
@@ -506,7 +507,7 @@ def _status_text(report: StatusReport, url: str) -> str:
 @cli.group("status", invoke_without_command=True,
            short_help="Where the bridge stands on both sides; a deposit by nonce; the supply invariant.")
 @click.option("--supply", "supply_only", is_flag=True,
-              help="only the supply invariant per asset, read at L1 block observed_l1_height")
+              help="only the supply invariant per asset, read at the L1 audit height")
 @click.option("--prove", is_flag=True, help="verify the Merkle proofs of the supplies read against block headers")
 @l1_endpoint_options
 @client_command
@@ -526,7 +527,8 @@ def status_group(
 
       L1 balance - totalDeferred >= sidechain supply + withdrawal queue + pending batches
 
-    read at L1 block observed_l1_height, the surplus shown. Exit status 1 on a shortfall.
+    read at the audit height (max(observed_l1_height, the L1 block of the last applied event): BRIDGE.md), the
+    surplus shown. Exit status 1 on a shortfall.
     --supply shows only the invariant (it needs the L1)."""
     if ctx.invoked_subcommand is not None:
         return None

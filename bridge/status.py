@@ -6,15 +6,17 @@ The sidechain side goes through `BridgeChain`, over anything with `query` and `v
 `sidechain.client.NodeClient` (the seam tests replace). Its routes (JSON bodies):
 
     /bridge/state                  enabled, l1_chain_id, contract, deployed_at, last_event_nonce,
-                                   observed_l1_height, valset, supply {denom: "amount"}, params
+                                   observed_l1_height, audit_l1_height, valset, supply {denom: "amount"},
+                                   params
     /bridge/deposit/<event_nonce>  one applied deposit (provable)
     /bridge/supply/<denom>         {"denom", "amount"} (provable)
 
 With `prove`, a provable answer's Merkle proof is checked against the app hash in the next block's header
 by `NodeClient.verify_proof`, the same check `sidechain query balance --prove` makes.
 
-The supply invariant (BRIDGE.md section 5), per asset, read at L1 block `observed_l1_height` and at the one
-sidechain height the state was read at:
+The supply invariant (BRIDGE.md section 5), per asset, read at the audit height `audit_l1_height` =
+max(observed_l1_height, L1 block of event last_event_nonce) (every event in earlier blocks applied, and of
+its own block exactly those up to last_event_nonce) and at the one sidechain height the state was read at:
 
     L1 balance of the contract - totalDeferred(token)  >=  sidechain supply of the denom
                                                             + withdrawal queue + pending batches (amount + fee)
@@ -105,6 +107,7 @@ class BridgeState:
     deployed_at: int
     last_event_nonce: int
     observed_l1_height: int
+    audit_l1_height: int
     supply: dict[str, int]
     l1_confirmations: int
     valset_nonce: int
@@ -126,13 +129,19 @@ class BridgeState:
         if not isinstance(supply_raw, dict) or not isinstance(params, dict) or not isinstance(valset, dict):
             raise UnexpectedAnswer(f"{where}: supply, params and valset must be JSON objects")
         supply = {str(denom): _int(supply_raw, denom, f"{where} supply") for denom in sorted(supply_raw)}
+        observed = _int(data, "observed_l1_height", where)
+        if "audit_l1_height" in data:
+            audit = _int(data, "audit_l1_height", where)
+        else:  # a node without the field: the same rule from what it does give
+            audit = max(observed, _int(data, "last_event_l1_block", where) if "last_event_l1_block" in data else 0)
         return cls(
             height=height,
             l1_chain_id=_int(data, "l1_chain_id", where),
             contract=contract,
             deployed_at=_int(data, "deployed_at", where),
             last_event_nonce=_int(data, "last_event_nonce", where),
-            observed_l1_height=_int(data, "observed_l1_height", where),
+            observed_l1_height=observed,
+            audit_l1_height=audit,
             supply=supply,
             l1_confirmations=_int(params, "l1_confirmations", f"{where} params"),
             valset_nonce=_int(valset, "nonce", f"{where} valset") if valset else 0,
@@ -146,6 +155,7 @@ class BridgeState:
             "deployed_at": self.deployed_at,
             "last_event_nonce": self.last_event_nonce,
             "observed_l1_height": self.observed_l1_height,
+            "audit_l1_height": self.audit_l1_height,
             "supply": {d: str(a) for d, a in self.supply.items()},
             "l1_confirmations": self.l1_confirmations,
             "valset_nonce": self.valset_nonce,
@@ -447,8 +457,8 @@ def check_supply(
     extra_tokens: tuple[str, ...] = (),
 ) -> SupplyReport:
     """The invariant per asset (every denom with a supply, ETH always, and `extra_tokens`), at L1 block
-    `state.observed_l1_height` and at sidechain height `state.height` (where that L1 height was agreed)."""
-    block = state.observed_l1_height
+    the audit height `state.audit_l1_height` and at sidechain height `state.height` (the state it belongs to)."""
+    block = state.audit_l1_height
     denoms = {"l1/eth", *state.supply, *(denom_of(bytes.fromhex(checksum(t)[2:])) for t in extra_tokens)}
     rows = []
     for denom in sorted(denoms):

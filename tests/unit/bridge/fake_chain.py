@@ -56,6 +56,7 @@ class FakeBridgeNode(NodeClient):
         self.store = MerkleStore(MemoryBackend())
         self.height = 0
         self.last_event_nonce = 1
+        self.last_event_block = deployed_at
         self.observed = deployed_at
         self.deposits: dict[int, dict[str, Any]] = {}
         self.supply: dict[str, int] = {}
@@ -108,6 +109,7 @@ class FakeBridgeNode(NodeClient):
         self.supply[denom] = self.supply.get(denom, 0) + amount
         self.balances[(recipient, denom)] = self.balances.get((recipient, denom), 0) + amount
         self.last_event_nonce = nonce
+        self.last_event_block = int(log["blockNumber"])
 
     def state_json(self) -> dict[str, Any]:
         if not self.enabled:
@@ -115,7 +117,8 @@ class FakeBridgeNode(NodeClient):
         return {
             "enabled": True, "l1_chain_id": self.l1_chain_id, "contract": self.contract,
             "deployed_at": self.deployed_at, "last_event_nonce": self.last_event_nonce,
-            "observed_l1_height": self.observed,
+            "observed_l1_height": self.observed, "last_event_l1_block": self.last_event_block,
+            "audit_l1_height": max(self.observed, self.last_event_block),
             "valset": {"nonce": 0, "validators": [], "powers": []},
             "supply": {d: str(a) for d, a in sorted(self.supply.items())},
             "params": {"l1_confirmations": self.confirmations, "max_events_per_extension": 32,

@@ -3,7 +3,7 @@
 
 Amount parsing, the recipient checked before anything reaches L1, the exact ERC-20 approval, the amount
 credited (fee on transfer), the JSON result, Ctrl-C and timeouts, one-line errors, `status` with its supply
-invariant read at observed_l1_height, and `--prove`.
+invariant read at the audit height, and `--prove`.
 """
 
 from __future__ import annotations
@@ -359,7 +359,7 @@ def test_status_both_sides(capsys: pytest.CaptureFixture[str], world: World, dep
     assert l1["head"] == world.l1.block_number and l1["lag"] == l1["head"] - side["observed_l1_height"]
     assert side["supply"] == {"l1/eth": str(2 * ONE_ETH), "l1/" + world.token.address.lower(): str(4 * 10**18)}
     assets = {a["denom"]: a for a in status["supply"]["assets"]}
-    # read at observed_l1_height: the third deposit (after it) is not in the contract's balance there
+    # read at the audit height: the third deposit (after it) is not in the contract's balance there
     assert assets["l1/eth"]["l1_balance"] == str(2 * ONE_ETH) and assets["l1/eth"]["surplus"] == "0"
     assert status["supply"]["ok"] is True and "count as 0" in status["supply"]["note"]
     code, out, _ = run(capsys, "status", *L1)
@@ -381,7 +381,7 @@ def test_supply_surplus_and_shortfall(capsys: pytest.CaptureFixture[str], world:
     denom = "l1/" + world.token.address.lower()
     world.l1.client.transact(world.token.functions.transfer(world.bridge.address, 10**18), depositor)  # no Deposit
     for _ in range(3):
-        node.tick()  # observed_l1_height passes the transfer
+        node.tick()  # the audit height passes the transfer
     code, out, err = run(capsys, "status", "--supply", *L1, "-o", "json")
     assert code == 0, err
     row = {a["denom"]: a for a in json.loads(out)["assets"]}[denom]
@@ -505,3 +505,18 @@ def test_a_node_restarting_while_waiting_is_retried(capsys: pytest.CaptureFixtur
     assert code == 0, err
     assert err.count("(connection refused); retrying ...") == 1  # shown once while it lasts
     assert out.startswith("minted 1 ETH") and failures == []
+
+
+def test_supply_is_read_at_the_audit_height(capsys: pytest.CaptureFixture[str], world: World,
+                                            depositor: LocalAccount, node: FakeBridgeNode) -> None:
+    """An extension cut at its event cap leaves observed_l1_height below the block of events already applied:
+    the invariant is read at max(observed_l1_height, the last applied event's block), where it holds."""
+    minted = _deposit(capsys, "1eth")
+    node.auto_tick = False
+    node.observed = minted["l1_block"] - 1  # as if the cut fell inside the deposit's L1 block
+    node.commit()
+    code, out, err = run(capsys, "status", "--supply", *L1, "-o", "json")
+    assert code == 0, out + err
+    report = json.loads(out)
+    eth = {a["denom"]: a for a in report["assets"]}["l1/eth"]
+    assert report["l1_block"] == minted["l1_block"] and (eth["l1_balance"], eth["surplus"]) == (str(ONE_ETH), "0")
