@@ -8,6 +8,7 @@ can never make us buffer more than `max_frame_bytes` plus a 10-byte prefix.
 from __future__ import annotations
 
 from sidechain.errors import SidechainError
+from sidechain.varint import encode_uvarint
 
 MAX_VARINT_BYTES = 10  # a uint64 needs at most 10 bytes of 7 bits
 
@@ -26,20 +27,6 @@ class FrameTooLarge(FramingError):
         super().__init__(f"frame of {size} bytes exceeds the limit of {limit} bytes")
         self.size = size
         self.limit = limit
-
-
-def encode_uvarint(n: int) -> bytes:
-    if n < 0:
-        raise ValueError("uvarint must be non-negative")
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def encode_frame(payload: bytes) -> bytes:

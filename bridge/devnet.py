@@ -122,7 +122,8 @@ class DevL1Config:
             raise DevL1Error(f"{source} does not describe a dev L1 (datadir, http_port, auth_port)") from None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie has exited); shared with the testnet's process control."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -197,14 +198,14 @@ class DevL1:
         except (OSError, ValueError):
             return None
         cmd = _cmdline(pid)
-        if _alive(pid) and b"geth" in cmd and f"--datadir={config.datadir}".encode() in cmd:
+        if process_alive(pid) and b"geth" in cmd and f"--datadir={config.datadir}".encode() in cmd:
             return cls(config, pid)
         return None
 
     def running(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        return _alive(self.pid)
+        return process_alive(self.pid)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -236,7 +237,7 @@ class DevL1:
                 except subprocess.TimeoutExpired:
                     continue
                 return True
-            if not _alive(self.pid):
+            if not process_alive(self.pid):
                 return True
             time.sleep(0.1)
         return not self.running()

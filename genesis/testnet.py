@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bridge.devnet import DevL1
+from bridge.devnet import DevL1, process_alive
 from genesis import l1 as l1net
 from genesis.errors import GenesisToolError, TestnetError
 from genesis.home import NodePorts
@@ -165,19 +165,6 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -209,7 +196,7 @@ class Processes:
         except (OSError, ValueError):
             return None
         cmd = _cmdline(pid)
-        if _alive(pid) and b"start" in cmd and str(self.net.nodes[i].home).encode() in cmd:
+        if process_alive(pid) and b"start" in cmd and str(self.net.nodes[i].home).encode() in cmd:
             return pid
         return None
 
@@ -249,7 +236,7 @@ class Processes:
         while left and time.monotonic() < deadline:
             for p in self._popen.values():
                 p.poll()  # reap our own children
-            left = [p for p in left if _alive(p)]
+            left = [p for p in left if process_alive(p)]
             if left:
                 time.sleep(0.1)
         return left
@@ -274,7 +261,7 @@ class Processes:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        stray = [c for i in targets for c in kids[i] if _alive(c)]
+        stray = [c for i in targets for c in kids[i] if process_alive(c)]
         for c in self._wait_gone(stray, 5.0):
             try:
                 os.kill(c, signal.SIGKILL)

@@ -26,6 +26,7 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from sidechain.blocks import BLOCK_ID_FLAG_ABSENT, BLOCK_ID_FLAG_COMMIT, BLOCK_ID_FLAG_NIL, ExtendedCommitInfo
 from sidechain.errors import InvalidInput
 from sidechain.gen.sidechain.consensus.v1 import commit_pb2 as pb
+from sidechain.varint import encode_uvarint
 
 MAGIC = b"\xffEXTCOMMIT"
 ED25519_SIGNATURE_BYTES = 64
@@ -98,33 +99,21 @@ def decode_commit_tx(raw: bytes) -> ExtendedCommit:
     return ExtendedCommit(int(m.height), int(m.round), votes)
 
 
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def vote_extension_sign_bytes(extension: bytes, height: int, round_: int, chain_id: str) -> bytes:
     """CometBFT's `VoteExtensionSignBytes`: the length-delimited `CanonicalVoteExtension`
     {extension = 1 (bytes), height = 2 (sfixed64), round = 3 (sfixed64), chain_id = 4 (string)},
     proto3 style (fields at their default value left out)."""
     body = bytearray()
     if extension:
-        body += b"\x0a" + _uvarint(len(extension)) + extension
+        body += b"\x0a" + encode_uvarint(len(extension)) + extension
     if height:
         body += b"\x11" + (height & (2**64 - 1)).to_bytes(8, "little")
     if round_:
         body += b"\x19" + (round_ & (2**64 - 1)).to_bytes(8, "little")
     cid = chain_id.encode()
     if cid:
-        body += b"\x22" + _uvarint(len(cid)) + cid
-    return _uvarint(len(body)) + bytes(body)
+        body += b"\x22" + encode_uvarint(len(cid)) + cid
+    return encode_uvarint(len(body)) + bytes(body)
 
 
 def check_commit(commit: ExtendedCommit, height: int, chain_id: str, members: Mapping[bytes, Member]) -> None:

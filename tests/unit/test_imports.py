@@ -18,7 +18,7 @@ GENERATED = ("sidechain.gen", "abci_app.gen")
 # The chain's modules: they see core only, never each other, the composition or anything above.
 MODULES = ("sidechain.auth", "sidechain.bank", "validators", "bridge.module")
 CORE = ("sidechain.env", "sidechain.tx", "sidechain.types", "sidechain.errors", "sidechain.blocks",
-        "sidechain.extcommit", "sidechain.store", "sidechain.gen")
+        "sidechain.extcommit", "sidechain.varint", "sidechain.store", "sidechain.gen")
 COMPOSITION = ("sidechain.module", "sidechain.txflow", "sidechain.block", "sidechain.app")
 # Consensus code: what FinalizeBlock, ProcessProposal and VerifyVoteExtension can reach.
 CONSENSUS = (*COMPOSITION, *MODULES, *CORE)
