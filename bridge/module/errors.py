@@ -43,3 +43,60 @@ class UnknownBridgeRecord(BridgeRuleError):
     """A query for a deposit, withdrawal, batch or valset the chain does not have."""
 
     code = 6
+
+
+# --- withdrawals (BRIDGE.md section 5, step 5): refusals of MsgWithdraw and MsgCancelWithdrawal ---------------
+
+
+class NotBridgedDenom(BridgeRuleError):
+    """A withdrawal of a denom that is not a bridged one (`l1/eth`, `l1/0x<token>`)."""
+
+    code = 8
+
+
+class ZeroWithdrawal(BridgeRuleError):
+    """A withdrawal of amount 0."""
+
+    code = 9
+
+
+class InvalidWithdrawalRecipient(BridgeRuleError):
+    """The L1 recipient is the zero address or the bridge contract itself."""
+
+    code = 10
+
+
+class BridgeDisabled(BridgeRuleError):
+    """A bridge message on a chain whose genesis has no bridge."""
+
+    code = 11
+
+
+class WithdrawalQueueFull(BridgeRuleError):
+    """The token's queue holds `max_queue_per_token` withdrawals: retry once batches have drained it."""
+
+    code = 12
+
+
+class InsufficientBridgedFunds(BridgeRuleError):
+    """The sender holds less than amount + fee of the denom."""
+
+    code = 13
+
+
+class FeeDenomMismatch(BridgeRuleError):
+    """The fee is not in the withdrawn denom (the relayer is paid on L1 in the same token)."""
+
+    code = 14
+
+
+class NotWithdrawalOwner(BridgeRuleError):
+    """A cancel by someone other than the withdrawal's sender."""
+
+    code = 15
+
+
+class WithdrawalNotQueued(BridgeRuleError):
+    """A cancel of a withdrawal already in a batch, or done."""
+
+    code = 16
