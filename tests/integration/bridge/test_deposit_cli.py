@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +20,9 @@ from genesis import l1 as l1net
 from sidechain.types import bech32_address
 from tests.support.cli import Run, bridge_argv, run_subprocess, sidechain_argv
 from tests.support.testnet import TestNetwork, wait_until
+
+if TYPE_CHECKING:
+    from tests.integration.bridge.conftest import BridgeNetwork
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,14 +35,8 @@ MINT_TIMEOUT = "180"  # seconds: L1 confirmations, then one or two sidechain blo
 
 
 @pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestNetwork]:
-    net = TestNetwork.build(tmp_path_factory.mktemp("deposit-cli"), 4, l1=True)
-    try:
-        net.start()
-        net.wait_height(net.indices, 3)
-        yield net
-    finally:
-        net.kill_all()
+def network(bridge_network: BridgeNetwork) -> TestNetwork:
+    return bridge_network.tn  # the package's network (conftest.py), shared with test_deposits_network.py
 
 
 def bridge_json(net: TestNetwork) -> Path:

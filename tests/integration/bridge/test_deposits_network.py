@@ -1,7 +1,7 @@
 """Deposits end to end: real geth --dev, a real 4-validator network (the testnet's own bridge setup),
 the validators' watchers, vote extensions and the extended commit.
 
-One network for the module (built once: about 40 s), used in order:
+The package's network (conftest.py `bridge_network`, shared with test_deposit_cli.py), used in order:
   1. 200 deposits from four L1 accounts while validator 2's app is killed with SIGKILL and restarted,
      and validator 1's link to its L1 RPC is cut for a while: each minted exactly once, the supply
      invariant holds at every height, blocks never stop;
@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from eth_account import Account
@@ -32,14 +32,15 @@ from web3 import Web3
 from bridge.devnet import DevL1
 from bridge.keys import load_account
 from bridge.l1 import BridgeContract, L1Client
-from genesis import l1 as l1net
 from genesis.testnet import node_height, rpc
 from sidechain.types import bech32_address
 from tests.support.tcpproxy import TcpProxy
 from tests.support.testnet import TestNetwork, wait_until
 
-CUT_WATCHER = 1   # this validator's L1 link goes through a proxy the test cuts
-KILLED = 2        # this validator's app gets SIGKILL
+if TYPE_CHECKING:
+    from tests.integration.bridge.conftest import BridgeNetwork
+
+KILLED = 2        # this validator's app gets SIGKILL (validator CUT_WATCHER's L1 link goes through a proxy)
 RECIPIENTS = [bytes([0x30 + i]) * 20 for i in range(4)]
 
 
@@ -122,26 +123,17 @@ class Net:
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    root = tmp_path_factory.mktemp("bridge-deposits")
-    tn = TestNetwork.build(root, 4, l1=True)
+def net(bridge_network: BridgeNetwork) -> Iterator[Net]:
+    tn, proxy = bridge_network.tn, bridge_network.proxy
     assert tn.l1 is not None and tn.bridge is not None
-    port = int(tn.l1.rpc_url.rsplit(":", 1)[1])
-    proxy = TcpProxy("127.0.0.1", port)
-    l1net.set_node_bridge_config(tn.net.nodes[CUT_WATCHER].home / "config" / "app.toml", proxy.url)
+    client = L1Client.connect(tn.l1.rpc_url)
+    accounts = [load_account(Path(k.keystore), passphrase_file=Path(k.passphrase_file)) for k in tn.bridge.l1_keys]
+    checker = Checker(tn, client.w3, tn.bridge.contract)
+    threading.Thread(target=checker.run, daemon=True).start()
     try:
-        tn.start()
-        wait_until(lambda: all((node_height(n) or 0) >= 2 for n in tn.net.nodes), 120, "every node at height 2")
-        client = L1Client.connect(tn.l1.rpc_url)
-        accounts = [load_account(Path(k.keystore), passphrase_file=Path(k.passphrase_file))
-                    for k in tn.bridge.l1_keys]
-        checker = Checker(tn, client.w3, tn.bridge.contract)
-        threading.Thread(target=checker.run, daemon=True).start()
         yield Net(tn, proxy, client.w3, client, BridgeContract(client, tn.bridge.contract), accounts, checker)
-        checker.stop.set()
     finally:
-        tn.kill_all()
-        proxy.close()
+        checker.stop.set()
 
 
 def send_deposits(n: Net, per_account: int, amount_base: int) -> list[tuple[bytes, int, str]]:
