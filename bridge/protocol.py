@@ -1,7 +1,9 @@
 """The bridge protocol as data (BRIDGE.md sections 2-4): valsets, signatures, withdrawals, batches, their
 rules and the EIP-712 digests validators sign. Pure functions; no network, no contract.
 
-The digests here must equal the contract's (`valsetCheckpoint()`, the batch digest); a property test pins it.
+The digests are computed by bridge/module/digests.py (the one implementation, shared with consensus);
+this module gives them over its typed values. They must equal the contract's (`valsetCheckpoint()`,
+the batch digest); a property test pins it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_abi import encode
 from eth_typing import ChecksumAddress
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
 from bridge.errors import ConfigError
+from bridge.module import digests
 from bridge.module.errors import InvalidL1Address, InvalidL1Integer, InvalidValsetError
 
 # --- constants (section 2 and 3) ------------------------------------------------------------------
@@ -29,13 +31,6 @@ ETH_TOKEN: ChecksumAddress = to_checksum_address("0x" + "00" * 20)  # token 0 = 
 ETH_PAYOUT_GAS = 50_000
 ERC20_PAYOUT_GAS = 150_000
 UINT256_MAX = 2**256 - 1
-
-DOMAIN_NAME = "SidechainBridge"
-DOMAIN_VERSION = "1"
-DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-VALSET_TYPEHASH = keccak(text="Valset(uint256 nonce,address[] validators,uint256[] powers)")
-BATCH_TYPEHASH = keccak(text="BatchDigest(uint256 nonce,uint256 timeoutL1Block,bytes32 withdrawalsHash)")
-GUARDIAN_CHANGE_TYPEHASH = keccak(text="GuardianChange(uint256 nonce,address guardian)")
 
 
 def checksum(address: str | bytes) -> ChecksumAddress:
@@ -191,6 +186,9 @@ class Withdrawal:
     def to_abi(self) -> tuple[str, str, int, int]:
         return (self.token, self.recipient, self.amount, self.fee)
 
+    def raw(self) -> digests.RawWithdrawal:
+        return (_raw(self.token), _raw(self.recipient), self.amount, self.fee)
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -213,22 +211,11 @@ class Domain:
 
     @property
     def separator(self) -> bytes:
-        return keccak(
-            encode(
-                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                [
-                    DOMAIN_TYPEHASH,
-                    keccak(text=DOMAIN_NAME),
-                    keccak(text=DOMAIN_VERSION),
-                    self.chain_id,
-                    self.contract,
-                ],
-            )
-        )
+        return digests.domain_separator(self.chain_id, _raw(self.contract))
 
     def typed_digest(self, struct_hash: bytes) -> bytes:
         """EIP-712 `hashTypedDataV4`: keccak256(0x1901 || domainSeparator || structHash)."""
-        return keccak(b"\x19\x01" + self.separator + struct_hash)
+        return digests.typed_digest(self.separator, struct_hash)
 
     def valset_digest(self, valset: Valset) -> bytes:
         """What validators sign for a valset, and what `valsetCheckpoint()` returns for the current one."""
@@ -238,32 +225,22 @@ class Domain:
         return self.typed_digest(batch_struct_hash(batch, withdrawals))
 
     def guardian_change_digest(self, nonce: int, guardian: str) -> bytes:
-        return self.typed_digest(
-            keccak(encode(["bytes32", "uint256", "address"], [GUARDIAN_CHANGE_TYPEHASH, nonce, checksum(guardian)]))
-        )
+        return self.typed_digest(digests.guardian_change_struct_hash(nonce, _raw(checksum(guardian))))
+
+
+def _raw(address: str) -> bytes:
+    return bytes.fromhex(checksum(address)[2:])
 
 
 def valset_struct_hash(valset: Valset) -> bytes:
     """Arrays of atomic types as EIP-712 requires: keccak256 of the elements, each padded to 32 bytes."""
-    validators_hash = keccak(b"".join(bytes.fromhex(a[2:]).rjust(32, b"\0") for a in valset.validators))
-    powers_hash = keccak(b"".join(p.to_bytes(32, "big") for p in valset.powers))
-    return keccak(
-        encode(
-            ["bytes32", "uint256", "bytes32", "bytes32"],
-            [VALSET_TYPEHASH, valset.nonce, validators_hash, powers_hash],
-        )
-    )
+    return digests.valset_struct_hash(valset.nonce, [_raw(a) for a in valset.validators], valset.powers)
 
 
 def withdrawals_hash(withdrawals: Sequence[Withdrawal]) -> bytes:
     """keccak256(abi.encode(withdrawals)): plain ABI encoding of Withdrawal[] (not EIP-712 struct arrays)."""
-    return keccak(encode(["(address,address,uint256,uint256)[]"], [[w.to_abi() for w in withdrawals]]))
+    return digests.withdrawals_hash([w.raw() for w in withdrawals])
 
 
 def batch_struct_hash(batch: Batch, withdrawals: Sequence[Withdrawal]) -> bytes:
-    return keccak(
-        encode(
-            ["bytes32", "uint256", "uint256", "bytes32"],
-            [BATCH_TYPEHASH, batch.nonce, batch.timeout_l1_block, withdrawals_hash(withdrawals)],
-        )
-    )
+    return digests.batch_struct_hash(batch.nonce, batch.timeout_l1_block, [w.raw() for w in withdrawals])
