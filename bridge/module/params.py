@@ -1,11 +1,23 @@
 """Bridge params (`app_state.bridge.params`, stored at 0x40).
 
-    {"l1_confirmations": 12, "max_events_per_extension": 32, "max_extension_bytes": 4096}
+    {"l1_confirmations": 12, "max_events_per_extension": 32, "max_extension_bytes": 4096,
+     "max_queue_per_token": 10000, "max_batch_size": 100, "batch_interval_blocks": 1,
+     "batch_timeout_l1_blocks": 600}
 
 `l1_confirmations` is the depth a watcher waits where L1 has no finality (a dev chain); where L1
 finalizes, watchers read up to its `finalized` block instead (app.toml `[bridge] finality`).
 The extension limits bound what one validator adds to every block (BRIDGE.md section 5): 32 events
 of about 120 bytes fit in 4 KiB.
+
+Withdrawals (BRIDGE.md section 5, steps 5 and 6): a token's queue holds at most `max_queue_per_token`
+withdrawals (MsgWithdraw is refused while it is full); a batch forms when the queue holds
+`max_batch_size` or its oldest has waited `batch_interval_blocks` sidechain blocks (0: in the block
+it was queued), and takes at most `max_batch_size` of the highest fees. `max_batch_size` is bounded
+by what one L1 block can execute: an ERC-20 payout reserves 150,000 gas, so 200 take 30M gas.
+A batch times out at L1 block `observed_l1_height + batch_timeout_l1_blocks`; it must exceed
+`l1_confirmations` (observed_l1_height trails the L1 head by about that much, and the relayer needs
+the rest of the window to submit it).
+Params absent from a genesis take their defaults, so older genesis files keep working.
 """
 
 from __future__ import annotations
@@ -18,6 +30,18 @@ from sidechain.types import json_int, json_object
 
 MIN_EXTENSION_BYTES = 1024
 MAX_EXTENSION_BYTES = 64 * 1024
+MAX_BATCH_SIZE = 200
+FIELDS = ("l1_confirmations", "max_events_per_extension", "max_extension_bytes", "max_queue_per_token",
+          "max_batch_size", "batch_interval_blocks", "batch_timeout_l1_blocks")
+RANGES = {  # inclusive bounds of each param
+    "l1_confirmations": (0, 10_000),
+    "max_events_per_extension": (1, 1000),
+    "max_extension_bytes": (MIN_EXTENSION_BYTES, MAX_EXTENSION_BYTES),
+    "max_queue_per_token": (1, 1_000_000),
+    "max_batch_size": (1, MAX_BATCH_SIZE),
+    "batch_interval_blocks": (0, 100_000),
+    "batch_timeout_l1_blocks": (1, 1_000_000),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,37 +49,36 @@ class BridgeParams:
     l1_confirmations: int = 12
     max_events_per_extension: int = 32
     max_extension_bytes: int = 4096
+    max_queue_per_token: int = 10_000
+    max_batch_size: int = 100
+    batch_interval_blocks: int = 1
+    batch_timeout_l1_blocks: int = 600
 
     @classmethod
     def default(cls) -> BridgeParams:
         return cls()
 
     def validate(self) -> None:
-        if not 0 <= self.l1_confirmations <= 10_000:
-            raise InvalidParams(f"bridge.l1_confirmations {self.l1_confirmations} is out of range [0, 10000]")
-        if not 1 <= self.max_events_per_extension <= 1000:
-            raise InvalidParams(f"bridge.max_events_per_extension {self.max_events_per_extension} is out of "
-                                "range [1, 1000]")
-        if not MIN_EXTENSION_BYTES <= self.max_extension_bytes <= MAX_EXTENSION_BYTES:
-            raise InvalidParams(f"bridge.max_extension_bytes {self.max_extension_bytes} is out of range "
-                                f"[{MIN_EXTENSION_BYTES}, {MAX_EXTENSION_BYTES}]")
+        for name in FIELDS:
+            low, high = RANGES[name]
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise InvalidParams(f"bridge.{name} {value} is out of range [{low}, {high}]")
+        if self.batch_timeout_l1_blocks <= self.l1_confirmations:
+            raise InvalidParams(f"bridge.batch_timeout_l1_blocks {self.batch_timeout_l1_blocks} must exceed "
+                                f"bridge.l1_confirmations {self.l1_confirmations}: observed_l1_height trails the "
+                                "L1 head by that much, so a batch would time out before it could be relayed")
 
     def to_json(self) -> dict[str, object]:
-        return {"l1_confirmations": self.l1_confirmations, "max_events_per_extension": self.max_events_per_extension,
-                "max_extension_bytes": self.max_extension_bytes}
+        return {name: getattr(self, name) for name in FIELDS}
 
     @classmethod
     def from_json(cls, obj: object, path: str = "bridge.params") -> BridgeParams:
-        d = json_object(obj, path, ("l1_confirmations", "max_events_per_extension", "max_extension_bytes"),
-                        InvalidParams)
-        p = cls(
-            l1_confirmations=json_int(d.get("l1_confirmations", 12), f"{path}.l1_confirmations", 0, 10_000,
-                                      InvalidParams),
-            max_events_per_extension=json_int(d.get("max_events_per_extension", 32),
-                                              f"{path}.max_events_per_extension", 1, 1000, InvalidParams),
-            max_extension_bytes=json_int(d.get("max_extension_bytes", 4096), f"{path}.max_extension_bytes",
-                                         MIN_EXTENSION_BYTES, MAX_EXTENSION_BYTES, InvalidParams),
-        )
+        d = json_object(obj, path, FIELDS, InvalidParams)
+        defaults = cls()
+        values = {name: json_int(d.get(name, getattr(defaults, name)), f"{path}.{name}", *RANGES[name], InvalidParams)
+                  for name in FIELDS}
+        p = cls(**values)
         p.validate()
         return p
 

@@ -73,16 +73,23 @@ class BridgeChain:
     last_commit: b.ExtendedCommitInfo = field(init=False)
     # Tamper with the proposal before ProcessProposal sees it (tests of refusals).
     tamper: Callable[[list[bytes]], list[bytes]] | None = None
+    # Extra accounts funded with `stake` at genesis (to pay tx fees), and bridge params over the defaults.
+    accounts: Sequence[bytes] = ()
+    bridge_params: dict[str, object] | None = None
 
     def __post_init__(self) -> None:
         self.keys = [validator_keys(i) for i in range(len(self.powers))]
         self.observers = [FixedObserver() for _ in self.powers]
         state = genesis_json([(k.operator, [Coin("stake", Amount(p * POWER_REDUCTION))])
-                              for k, p in zip(self.keys, self.powers, strict=True)])
+                              for k, p in zip(self.keys, self.powers, strict=True)]
+                             + [(a, [Coin("stake", Amount(10**12))]) for a in self.accounts])
         state["staking"] = {"validators": [create_entry(k, CHAIN_ID, self_delegation=p * POWER_REDUCTION)
                                            for k, p in zip(self.keys, self.powers, strict=True)]}
         if self.bridge:
-            state["bridge"] = bridge_section(self.keys)
+            section = bridge_section(self.keys)
+            if self.bridge_params:
+                section["params"] = {**section["params"], **self.bridge_params}  # type: ignore[dict-item]
+            state["bridge"] = section
         self.app_state = json.dumps(state).encode()
         self.app = self.new_app(self.observers[0])
         self.last_commit = b.ExtendedCommitInfo(0, ())
