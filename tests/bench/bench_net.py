@@ -71,7 +71,7 @@ class RunConfig:
     txs_per_account: int = 0  # 0: enough for `rate_cap` tx/s over the duration
     rate_cap: int = 4000
     workers: int = 3
-    conns: int = 8  # per worker per node
+    conns: int = 64  # per worker per node
     mempool_size: int = 5000
     timeout_commit: str = "100ms"
     kill_restart: bool = False  # kill the last validator at 1/3 of the run, restart it at 1/2
@@ -81,6 +81,8 @@ class RunConfig:
     idle_sends: int = 0  # >0: no load; this many txs sent one at a time, each waited for (confirmation at idle)
     testnet_defaults: bool = False  # the node settings `make testnet` uses (else short bench timeouts)
     flush_throttle: str = "10ms"
+    timeout_propose: str = "1s"
+    block_max_bytes: int = 0  # 0: the spec's default (4 MiB)
 
 
 def account_seed(i: int) -> bytes:
@@ -121,12 +123,19 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
         node = dataclasses.replace(dflt, timeout_commit=cfg.timeout_commit or dflt.timeout_commit,
                                    flush_throttle_timeout=cfg.flush_throttle or dflt.flush_throttle_timeout)
     else:
-        node = NodeSettings(timeout_commit=cfg.timeout_commit, timeout_propose="1s",
+        node = NodeSettings(timeout_commit=cfg.timeout_commit, timeout_propose=cfg.timeout_propose,
                             flush_throttle_timeout=cfg.flush_throttle)
     base = default_spec(cfg.validators, chain_id=CHAIN_ID, node=node)
     coins = parse_coins(FUND)
     accounts = tuple(AccountSpec(coins, address=a) for a in account_addresses(cfg.accounts, base.params.address_prefix))
     spec = dataclasses.replace(base, accounts=base.accounts + accounts)
+    if cfg.block_max_bytes:
+        params = base.params
+        spec = dataclasses.replace(spec, params=dataclasses.replace(
+            params, consensus=dataclasses.replace(
+                params.consensus, block_max_bytes=cfg.block_max_bytes,
+                evidence_max_bytes=min(params.consensus.evidence_max_bytes, cfg.block_max_bytes // 4))))
+        spec.params.consensus.validate()
     spec.validate()
     keys = TestKeyring(root / "client", spec.params.address_prefix)
     net = build_network(spec, root, free_node_ports(cfg.validators), keys)
@@ -510,7 +519,7 @@ def scan_blocks(url: str, lo: int, hi: int, with_results: bool) -> list[dict[str
             results = rpc_get(url, f"block_results?height={h}", 60).get("txs_results") or []
             failed = sum(1 for r in results if int(r.get("code", 0)) != 0)
         out.append({"height": h, "time_ns": _rfc3339_ns(blk["header"]["time"]), "txs": len(txs), "hashes": hashes,
-                    "failed": failed})
+                    "failed": failed, "prev_round": int((blk.get("last_commit") or {}).get("round", 0))})
     return out
 
 
@@ -762,6 +771,9 @@ def summarize(cfg: RunConfig, results: list[WorkerResult], blocks: list[dict[str
         "sign_seconds": round(max(r.sign_seconds for r in results), 1),
         "app_hashes_agree": len(set(hashes)) == 1 and "?" not in hashes, "final_app_hashes": hashes,
         "events": events, "h_end_send": h_end_send,
+        # Rounds > 0 mean a height needed more than one round (a proposal that timed out or was refused).
+        "extra_rounds": sum(blk["prev_round"] for blk in blocks),
+        "series_rounds": [(blk["height"], blk["txs"], blk["prev_round"]) for blk in blocks],
         "series_blocks": [(round(t, 3), n) for t, n in series],
         "series_latency": [(round(t, 3), round(lt, 4)) for t, lt in lat_series[:: max(1, len(lat_series) // 2000)]],
         "dir": str(root),
@@ -794,16 +806,18 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
     for r in runs:
+        width = 5  # seconds per bin: a block of thousands of txs every few seconds still reads as a rate
         bins: dict[int, int] = {}
         for t, n in r["series_blocks"]:
-            if t >= 0:
-                bins[int(t)] = bins.get(int(t), 0) + n
-        xs = sorted(bins)
-        ax1.plot(xs, [bins[x] for x in xs], label=f"{r['name']} ({r['committed_tps']:,.0f} tx/s)")
+            if 0 <= t <= r["duration_s"]:
+                bins[int(t) // width] = bins.get(int(t) // width, 0) + n
+        xs = list(range(int(r["duration_s"]) // width + 1))
+        ax1.step([x * width for x in xs], [bins.get(x, 0) / width for x in xs], where="post",
+                 label=f"{r['name']} ({r['committed_tps']:,.0f} tx/s)")
         lt = r["series_latency"]
         ax2.plot([t for t, _ in lt], [v for _, v in lt], ".", markersize=2,
                  label=f"{r['name']} (p50 {r['latency_p50_s']:.2f}s, p99 {r['latency_p99_s']:.2f}s)")
-    ax1.set_ylabel("committed tx per second (1 s bins, block header time)")
+    ax1.set_ylabel("committed tx/s (5 s bins, block header time)")
     ax1.set_title("bench-net: committed transfers per second and submit-to-commit latency")
     ax1.legend(fontsize=8)
     ax1.grid(alpha=0.3)
@@ -824,9 +838,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--accounts", type=int, default=1000)
     p.add_argument("--workers", type=int, default=3)
-    p.add_argument("--conns", type=int, default=8)
+    p.add_argument("--conns", type=int, default=64, help="connections per worker per node (one request in flight each)")
     p.add_argument("--mempool-size", type=int, default=5000)
     p.add_argument("--timeout-commit", default="100ms")
+    p.add_argument("--timeout-propose", default="1s")
+    p.add_argument("--block-max-bytes", type=int, default=0, help="consensus block.max_bytes (0: 4 MiB)")
     p.add_argument("--rate-cap", type=int, default=0, help="pre-sign enough txs for this rate (default per app)")
     p.add_argument("--kill-restart", action="store_true", help="kill and restart a validator in the 4-node runs")
     p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on each app process")
@@ -860,7 +876,8 @@ def main(argv: list[str] | None = None) -> int:
             app, vals = RUNS[n]
             cfg = RunConfig(name=n, app=app, validators=vals, duration=args.duration, accounts=args.accounts,
                             workers=args.workers, conns=args.conns, mempool_size=args.mempool_size,
-                            timeout_commit=args.timeout_commit,
+                            timeout_commit=args.timeout_commit, timeout_propose=args.timeout_propose,
+                            block_max_bytes=args.block_max_bytes,
                             rate_cap=args.rate_cap or (4000 if app == "sidechain" else 9000),
                             kill_restart=args.kill_restart and vals > 1 and app == "sidechain",
                             profile=args.profile if app == "sidechain" else 0.0, profile_dir=args.profile_dir)
