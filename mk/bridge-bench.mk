@@ -4,7 +4,9 @@ BENCH_TARGETS += bench-bridge
 .PHONY: bench-bridge
 
 # Extension bytes, the extended commit's cost in ProcessProposal (4 and 100 validators), FinalizeBlock
-# with 32 deposits; then deposit latency and block interval on real geth + a 4-validator network.
+# with 32 deposits; then deposit latency and block interval on real geth + a 4-validator network;
+# then FinalizeBlock's cost of forming, completing and refunding a 100-withdrawal batch.
 bench-bridge: install contracts geth
 	@mkdir -p bench-results
 	$(PY) -m tests.bench.bench_bridge --network --out bench-results/bench-bridge.json
+	$(PY) -m tests.bench.bench_bridge_withdrawals > bench-results/bench-bridge-withdrawals.json
