@@ -18,6 +18,7 @@ from abci_app.gen.tendermint.abci import types_pb2 as pb
 from abci_app.gen.tendermint.crypto import keys_pb2, proof_pb2
 from sidechain import blocks as b
 from sidechain.app import ApplicationAPI
+from sidechain.errors import SidechainError
 
 log = logging.getLogger("abci")
 
@@ -104,14 +105,16 @@ def _tx_result_fields(r: b.TxResult) -> dict[str, Any]:
     }
 
 
-class AppFailure(Exception):
+class AppFailure(SidechainError):
     """The application raised while handling a request: a bug, never input (the node stops)."""
+
+    codespace = "abci"
+    code = 10
 
     def __init__(self, kind: str, error: Exception) -> None:
         self.kind = kind
-        self.message = f"{kind}: {type(error).__name__}: {error}"
         self.trace = traceback.format_exc()
-        super().__init__(self.message)
+        super().__init__(f"{kind}: {type(error).__name__}: {error}")
 
 
 _CHECK_TX_OK = encode_frame(pb.Response(check_tx=pb.ResponseCheckTx()).SerializeToString())

@@ -69,7 +69,7 @@ class _Rescan(WatcherRescan):
 class _Failure(WatcherWaiting):
     """A condition of L1 the watcher waits out: `kind` names the state for the log-once rule."""
 
-    def __init__(self, kind: str, message: str, *, level: int = logging.WARNING) -> None:
+    def __init__(self, message: str, *, kind: str = "waiting", level: int = logging.WARNING) -> None:
         super().__init__(message)
         self.kind = kind
         self.level = level
@@ -322,15 +322,15 @@ class Watcher:
         chain_id = int(w3.eth.chain_id)
         if chain_id != p.l1_chain_id:
             self._set_reporting(False)
-            raise _Failure("chain-mismatch", f"the L1 RPC at {safe_url(self.url)} serves chain id {chain_id}, "
-                           f"but the chain's bridge is on L1 chain id {p.l1_chain_id}: reporting nothing",
-                           level=logging.ERROR)
+            raise _Failure(f"the L1 RPC at {safe_url(self.url)} serves chain id {chain_id}, but the chain's "
+                           f"bridge is on L1 chain id {p.l1_chain_id}: reporting nothing",
+                           kind="chain-mismatch", level=logging.ERROR)
         address = Web3.to_checksum_address(p.contract)
         if not bytes(w3.eth.get_code(address)):
             self._set_reporting(False)
-            raise _Failure("no-contract", f"the L1 RPC at {safe_url(self.url)} has no contract at {address} "
-                           "(another chain with the same id, or a node still syncing): reporting nothing",
-                           level=logging.ERROR)
+            raise _Failure(f"the L1 RPC at {safe_url(self.url)} has no contract at {address} (another chain "
+                           "with the same id, or a node still syncing): reporting nothing",
+                           kind="no-contract", level=logging.ERROR)
         abi = load_artifact(BRIDGE_ARTIFACT).abi
         self._contract = w3.eth.contract(address=address, abi=abi)
         self._topics = {event_abi_to_log_topic(cast(Any, item)): item["name"] for item in abi
@@ -430,8 +430,8 @@ class Watcher:
         if self._scan_from <= deployed_at:
             # Read from the deployment block and still incomplete: this RPC's answers are inconsistent.
             self._start_scan(deployed_at)
-            raise _Failure("inconsistent", f"{why}; the L1 RPC at {safe_url(self.url)} gives inconsistent "
-                           "logs, reading again from the deployment block", level=logging.ERROR)
+            raise _Failure(f"{why}; the L1 RPC at {safe_url(self.url)} gives inconsistent logs, reading again "
+                           "from the deployment block", kind="inconsistent", level=logging.ERROR)
         log.warning("bridge watcher: %s; reading again from the deployment block %d", why, deployed_at)
         self._start_scan(deployed_at)
         raise _Rescan(why)
