@@ -22,7 +22,7 @@ def _check_all_committed(r: dict[str, object], offered: int) -> None:
 
 
 def test_load_generator_smoke(tmp_path: Path) -> None:
-    cfg = RunConfig(name="smoke", app="sidechain", validators=1, duration=60, accounts=30, txs_per_account=10,
+    cfg = RunConfig(name="smoke", app="sidechain", validators=1, duration=20, accounts=30, txs_per_account=10,
                     workers=2, conns=4, sample_every=5)
     r = run_one(cfg, tmp_path)
     _check_all_committed(r, 300)
@@ -34,7 +34,7 @@ def test_full_mempool_loses_no_accepted_tx(tmp_path: Path) -> None:
     overflow ("mempool full, retry") instead of answering code 0 and dropping it (CometBFT v0.38 checks its
     limits again after CheckTx and drops silently: then that tx, and every later tx of its account, would
     never be committed)."""
-    cfg = RunConfig(name="full", app="sidechain", validators=1, duration=90, accounts=120, txs_per_account=8,
+    cfg = RunConfig(name="full", app="sidechain", validators=1, duration=40, accounts=120, txs_per_account=8,
                     workers=2, conns=32, mempool_size=50, timeout_commit="300ms")
     r = run_one(cfg, tmp_path)
     assert r["full_retries"] > 0, "the mempool never filled: the test did not test anything"
