@@ -14,7 +14,6 @@ from sidechain.extcommit import (
     MAGIC,
     CommitTxError,
     ExtendedCommit,
-    Vote,
     decode_commit_tx,
     encode_commit_tx,
     vote_extension_sign_bytes,
@@ -189,4 +188,3 @@ def test_decode_refuses_garbage_after_the_magic() -> None:
         decode_commit_tx(MAGIC + b"\xff\xff\xff")
     with pytest.raises(CommitTxError):
         decode_commit_tx(b"\x0a\x00")
-    assert Vote(b"", 0, 0, b"", b"")  # the value type is plain
