@@ -8,8 +8,15 @@ The sidechain side goes through `BridgeChain`, over anything with `query` and `v
     /bridge/state                  enabled, l1_chain_id, contract, deployed_at, last_event_nonce,
                                    observed_l1_height, audit_l1_height, valset, supply {denom: "amount"},
                                    params
+                                   queued, in_batches {denom: "amount + fee"}, latest_valset_nonce
     /bridge/deposit/<event_nonce>  one applied deposit (provable)
     /bridge/supply/<denom>         {"denom", "amount"} (provable)
+    /bridge/withdrawal/<id>        one withdrawal: status queued|batched|executed|deferred|refunded|cancelled,
+                                   position (queued), batch_nonce (batched and after), done_height (provable)
+    /bridge/batch/<nonce>          one batch: its withdrawals, status pending|executed|refunded, the signatures
+                                   the chain stored, signed_power, ready (provable)
+    /bridge/batches/pending        {"batches": [...]}
+    /bridge/valset/<nonce|latest>  one valset: validators, powers, digest, signatures, status
 
 With `prove`, a provable answer's Merkle proof is checked against the app hash in the next block's header
 by `NodeClient.verify_proof`, the same check `sidechain query balance --prove` makes.
@@ -22,8 +29,10 @@ its own block exactly those up to last_event_nonce) and at the one sidechain hei
                                                             + withdrawal queue + pending batches (amount + fee)
 
 The difference is the surplus (tokens sent to the contract without a deposit); below zero it is a shortfall.
-Withdrawals are not part of the chain yet: `pending_withdrawals` counts the queue and the batches as 0, and
-every report says so.
+The queue and the pending batches are `/bridge/state`'s `queued` and `in_batches`, read in the same answer as
+the supply (one sidechain height). A batch still pending on the sidechain that L1 has already executed at the
+audit height (its `BatchExecuted` is in that block after `last_event_nonce`, not applied yet) is not counted:
+the contract's balance there has already paid it (`pending_withdrawals`).
 """
 
 from __future__ import annotations
@@ -42,13 +51,14 @@ from bridge.errors import (
     ChainMismatchError,
     ConfigError,
     InvalidL1Address,
+    InvalidL1Integer,
     UnexpectedAnswer,
     UnknownDeposit,
 )
 from bridge.l1 import BridgeContract, L1Client
 from bridge.module.errors import UnknownBridgeRecord
 from bridge.module.events import ZERO_ADDRESS, denom_of, token_of
-from bridge.protocol import checksum
+from bridge.protocol import Valset, checksum
 from sidechain.client import QueryResult
 
 # Query codes of the app (sidechain/app.py, codespace "query") this module tells apart.
@@ -57,7 +67,8 @@ QUERY_UNKNOWN_PATH = 2
 QUERY_BAD_REQUEST = 3
 QUERY_NOT_FOUND = 5
 
-WITHDRAWALS_NOTE = "withdrawals are not part of this chain yet: the withdrawal queue and pending batches count as 0"
+WITHDRAWALS_NOTE = ("queue and batches: /bridge/state's queued and in_batches (amount + fee) at the same sidechain "
+                    "height as the supply, less pending batches L1 had already executed at the audit height")
 
 
 class NodeQueries(Protocol):
@@ -111,6 +122,12 @@ class BridgeState:
     supply: dict[str, int]
     l1_confirmations: int
     valset_nonce: int
+    # withdrawals burned on the sidechain and not yet paid on L1 (amount + fee), per denom
+    queued: dict[str, int] = field(default_factory=dict)
+    in_batches: dict[str, int] = field(default_factory=dict)
+    valset: Valset | None = None  # the contract's valset as the chain has applied it
+    latest_valset_nonce: int | None = None  # the newest valset the chain created (None: the node does not say)
+    params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any, height: int, where: str = "/bridge/state") -> BridgeState:
@@ -129,6 +146,18 @@ class BridgeState:
         if not isinstance(supply_raw, dict) or not isinstance(params, dict) or not isinstance(valset, dict):
             raise UnexpectedAnswer(f"{where}: supply, params and valset must be JSON objects")
         supply = {str(denom): _int(supply_raw, denom, f"{where} supply") for denom in sorted(supply_raw)}
+        pending = {}
+        for key in ("queued", "in_batches"):
+            raw = data.get(key) or {}
+            if not isinstance(raw, dict):
+                raise UnexpectedAnswer(f"{where}: {key} must be a JSON object")
+            pending[key] = {str(d): _int(raw, d, f"{where} {key}") for d in sorted(raw)}
+        parsed_valset = None
+        if valset.get("validators"):
+            try:
+                parsed_valset = Valset.from_json(valset)
+            except (ConfigError, InvalidL1Address, InvalidL1Integer) as exc:
+                raise UnexpectedAnswer(f"{where} valset: {exc}") from None
         observed = _int(data, "observed_l1_height", where)
         if "audit_l1_height" in data:
             audit = _int(data, "audit_l1_height", where)
@@ -145,7 +174,18 @@ class BridgeState:
             supply=supply,
             l1_confirmations=_int(params, "l1_confirmations", f"{where} params"),
             valset_nonce=_int(valset, "nonce", f"{where} valset") if valset else 0,
+            queued=pending["queued"],
+            in_batches=pending["in_batches"],
+            valset=parsed_valset,
+            latest_valset_nonce=(_int(data, "latest_valset_nonce", where) if data.get("latest_valset_nonce")
+                                 is not None else None),
+            params=dict(params),
         )
+
+    @property
+    def total_power(self) -> int:
+        """The normalised power of the contract's valset (2^32 when the node does not give the valset)."""
+        return self.valset.total_power if self.valset is not None else 2**32
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,6 +199,9 @@ class BridgeState:
             "supply": {d: str(a) for d, a in self.supply.items()},
             "l1_confirmations": self.l1_confirmations,
             "valset_nonce": self.valset_nonce,
+            "latest_valset_nonce": self.latest_valset_nonce,
+            "queued": {d: str(a) for d, a in self.queued.items()},
+            "in_batches": {d: str(a) for d, a in self.in_batches.items()},
         }
 
 
@@ -211,6 +254,233 @@ class DepositRecord:
         }
         if self.proof is not None:
             out["proof"] = self.proof.to_json()
+        return out
+
+
+def _opt_int(data: dict[str, Any], key: str, what: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key, what)
+
+
+def _address_field(data: dict[str, Any], key: str, what: str) -> ChecksumAddress:
+    try:
+        return checksum(str(data.get(key)))
+    except InvalidL1Address:
+        raise UnexpectedAnswer(f"{what}: {key} {data.get(key)!r} is not an L1 address") from None
+
+
+@dataclass(frozen=True)
+class StoredSignature:
+    """A validator's signature the chain stored for a digest: its bridge address, 0x + 130 hex (r || s || v)."""
+
+    validator: ChecksumAddress
+    signature: str
+
+    @classmethod
+    def list_from_json(cls, raw: Any, what: str) -> tuple[StoredSignature, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+            raise UnexpectedAnswer(f"{what}: signatures must be a list of objects")
+        return tuple(cls(_address_field(item, "validator", what), str(item.get("signature") or "")) for item in raw)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"validator": self.validator, "signature": self.signature}
+
+
+@dataclass(frozen=True)
+class WithdrawalRecord:
+    """`/bridge/withdrawal/<id>`: one withdrawal, burned on the sidechain, on its way to L1."""
+
+    id: int
+    sender: str
+    denom: str
+    token: ChecksumAddress
+    recipient: ChecksumAddress
+    amount: int
+    fee: int
+    status: str  # queued | batched | executed | deferred | refunded | cancelled
+    queued_height: int
+    position: int | None = None
+    batch_nonce: int | None = None
+    done_height: int | None = None
+    height: int = 0  # the sidechain height the answer was read at
+    proof: Proof | None = None
+
+    STATUSES = ("queued", "batched", "executed", "deferred", "refunded", "cancelled")
+
+    @classmethod
+    def from_json(cls, data: Any, where: str, height: int = 0, proof: Proof | None = None) -> WithdrawalRecord:
+        if not isinstance(data, dict):
+            raise UnexpectedAnswer(f"{where} is not a JSON object")
+        status = str(data.get("status"))
+        if status not in cls.STATUSES:
+            raise UnexpectedAnswer(f"{where}: unknown status {status!r}")
+        return cls(
+            id=_int(data, "id", where), sender=str(data.get("sender")), denom=str(data.get("denom")),
+            token=_address_field(data, "token", where), recipient=_address_field(data, "recipient", where),
+            amount=_int(data, "amount", where), fee=_int(data, "fee", where), status=status,
+            queued_height=_int(data, "queued_height", where), position=_opt_int(data, "position", where),
+            batch_nonce=_opt_int(data, "batch_nonce", where), done_height=_opt_int(data, "done_height", where),
+            height=height, proof=proof,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id, "sender": self.sender, "denom": self.denom, "token": self.token,
+            "recipient": self.recipient, "amount": str(self.amount), "fee": str(self.fee), "status": self.status,
+            "queued_height": self.queued_height,
+        }
+        for key in ("position", "batch_nonce", "done_height"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.proof is not None:
+            out["proof"] = self.proof.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    id: int
+    recipient: ChecksumAddress
+    amount: int
+    fee: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "recipient": self.recipient, "amount": str(self.amount), "fee": str(self.fee)}
+
+
+def _power_fields(data: dict[str, Any], where: str) -> tuple[int | None, bool | None, int | None]:
+    ready = data.get("ready")
+    if ready is not None and not isinstance(ready, bool):
+        raise UnexpectedAnswer(f"{where}: ready is not a boolean ({ready!r})")
+    return _opt_int(data, "signed_power", where), ready, _opt_int(data, "ready_height", where)
+
+
+def percent_of(power: int, total: int) -> str:
+    """`power` as a share of `total`, e.g. "75.00%" (integer arithmetic: no float rounding surprises)."""
+    if total <= 0:
+        return "0.00%"
+    hundredths = power * 10_000 // total
+    return f"{hundredths // 100}.{hundredths % 100:02d}%"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """`/bridge/batch/<nonce>`: the withdrawals of one token the validators sign as one L1 call."""
+
+    nonce: int
+    denom: str
+    token: ChecksumAddress
+    timeout_l1_block: int
+    digest: str
+    status: str  # pending | executed | refunded
+    created_height: int
+    amount: int
+    fee: int
+    withdrawals: tuple[BatchEntry, ...]
+    l1_tx: str | None = None
+    l1_block: int | None = None
+    event_nonce: int | None = None
+    done_height: int | None = None
+    signatures: tuple[StoredSignature, ...] = ()
+    signed_power: int | None = None  # None: the node does not report signatures (yet)
+    ready: bool | None = None
+    ready_height: int | None = None
+    deferred: tuple[BatchEntry, ...] = ()
+    proof: Proof | None = None
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.fee
+
+    @classmethod
+    def from_json(cls, data: Any, where: str, proof: Proof | None = None) -> BatchRecord:
+        if not isinstance(data, dict):
+            raise UnexpectedAnswer(f"{where} is not a JSON object")
+        status = str(data.get("status"))
+        if status not in ("pending", "executed", "refunded"):
+            raise UnexpectedAnswer(f"{where}: unknown status {status!r}")
+
+        def entries(raw: Any, what: str) -> tuple[BatchEntry, ...]:
+            if raw is None:
+                return ()
+            if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+                raise UnexpectedAnswer(f"{where}: {what} must be a list of objects")
+            return tuple(BatchEntry(_int(w, "id", where), _address_field(w, "recipient", where),
+                                    _int(w, "amount", where), _int(w, "fee", where) if "fee" in w else 0)
+                         for w in raw)
+
+        signed_power, ready, ready_height = _power_fields(data, where)
+        return cls(
+            nonce=_int(data, "nonce", where), denom=str(data.get("denom")), token=_address_field(data, "token", where),
+            timeout_l1_block=_int(data, "timeout_l1_block", where), digest=str(data.get("digest")), status=status,
+            created_height=_int(data, "created_height", where), amount=_int(data, "amount", where),
+            fee=_int(data, "fee", where), withdrawals=entries(data.get("withdrawals"), "withdrawals"),
+            l1_tx=str(data["l1_tx"]) if data.get("l1_tx") else None, l1_block=_opt_int(data, "l1_block", where),
+            event_nonce=_opt_int(data, "event_nonce", where), done_height=_opt_int(data, "done_height", where),
+            signatures=StoredSignature.list_from_json(data.get("signatures"), where), signed_power=signed_power,
+            ready=ready, ready_height=ready_height, deferred=entries(data.get("deferred"), "deferred"), proof=proof,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "nonce": self.nonce, "denom": self.denom, "token": self.token, "timeout_l1_block": self.timeout_l1_block,
+            "digest": self.digest, "status": self.status, "created_height": self.created_height,
+            "amount": str(self.amount), "fee": str(self.fee), "withdrawals": [w.to_json() for w in self.withdrawals],
+            "signatures": [s.to_json() for s in self.signatures],
+        }
+        for key in ("l1_tx", "l1_block", "event_nonce", "done_height", "ready", "ready_height"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.signed_power is not None:
+            out["signed_power"] = str(self.signed_power)
+        if self.deferred:
+            out["deferred"] = [{"id": d.id, "recipient": d.recipient, "amount": str(d.amount)} for d in self.deferred]
+        if self.proof is not None:
+            out["proof"] = self.proof.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class ValsetRecord:
+    """`/bridge/valset/<nonce>`: a valset the chain created, its signatures and where it stands on L1."""
+
+    valset: Valset
+    digest: str
+    created_height: int
+    status: str  # pending | current | superseded
+    signatures: tuple[StoredSignature, ...] = ()
+    signed_power: int | None = None
+    ready: bool | None = None
+    ready_height: int | None = None
+
+    @property
+    def nonce(self) -> int:
+        return self.valset.nonce
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> ValsetRecord:
+        if not isinstance(data, dict):
+            raise UnexpectedAnswer(f"{where} is not a JSON object")
+        try:
+            valset = Valset.from_json(data)
+        except (ConfigError, InvalidL1Address, InvalidL1Integer) as exc:
+            raise UnexpectedAnswer(f"{where}: {exc}") from None
+        status = str(data.get("status"))
+        if status not in ("pending", "current", "superseded"):
+            raise UnexpectedAnswer(f"{where}: unknown status {status!r}")
+        signed_power, ready, ready_height = _power_fields(data, where)
+        return cls(valset, str(data.get("digest")), _int(data, "created_height", where), status,
+                   StoredSignature.list_from_json(data.get("signatures"), where), signed_power, ready, ready_height)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.valset.to_json(), "digest": self.digest, "created_height": self.created_height,
+                               "status": self.status, "signatures": [s.to_json() for s in self.signatures]}
+        if self.signed_power is not None:
+            out["signed_power"] = str(self.signed_power)
+        for key in ("ready", "ready_height"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
 
@@ -270,6 +540,50 @@ class BridgeChain:
         if not isinstance(body, dict):
             raise UnexpectedAnswer(f"{path} is not a JSON object")
         return _int(body, "amount", path), self._proof(r, path, prove)
+
+    def _record(self, path: str, height: int, prove: bool) -> tuple[QueryResult, Any] | None:
+        """A provable record's answer and JSON body, or None when the chain has no such record."""
+        r = self._query(path, height=height, prove=prove)
+        if r.code != 0:
+            if (r.codespace, r.code) == (QUERY_CODESPACE, QUERY_BAD_REQUEST) and "usage:" in r.log:
+                raise UnexpectedAnswer(f"the node at {self.node.url} does not serve {path} (its bridge module is "
+                                       "older than this tool)")
+            if _not_found(r) or (r.codespace, r.code) == (QUERY_CODESPACE, QUERY_BAD_REQUEST):
+                return None  # the path is well formed (we built it): a bad request means no record too
+            raise UnexpectedAnswer(f"{path} at {self.node.url}: {r.log or f'code {r.code}'}")
+        return r, self._body(r, path)
+
+    def withdrawal(self, wid: int, *, height: int = 0, prove: bool = False) -> WithdrawalRecord | None:
+        path = f"/bridge/withdrawal/{wid}"
+        found = self._record(path, height, prove)
+        if found is None:
+            return None
+        r, body = found
+        return WithdrawalRecord.from_json(body, path, r.height, self._proof(r, path, prove))
+
+    def batch(self, nonce: int, *, height: int = 0, prove: bool = False) -> BatchRecord | None:
+        path = f"/bridge/batch/{nonce}"
+        found = self._record(path, height, prove)
+        if found is None:
+            return None
+        r, body = found
+        return BatchRecord.from_json(body, path, self._proof(r, path, prove))
+
+    def pending_batches(self, *, height: int = 0) -> list[BatchRecord]:
+        path = "/bridge/batches/pending"
+        r = self._query(path, height=height)
+        if r.code != 0:
+            raise UnexpectedAnswer(f"{path} at {self.node.url}: {r.log or f'code {r.code}'}")
+        body = self._body(r, path)
+        if not isinstance(body, dict) or not isinstance(body.get("batches"), list):
+            raise UnexpectedAnswer(f"{path}: expected {{\"batches\": [...]}}")
+        return [BatchRecord.from_json(b, path) for b in body["batches"]]
+
+    def valset(self, nonce: int | str, *, height: int = 0) -> ValsetRecord | None:
+        """Valset `nonce`, or the newest the chain created with "latest"."""
+        path = f"/bridge/valset/{nonce}"
+        found = self._record(path, height, False)
+        return None if found is None else ValsetRecord.from_json(found[1], path)
 
     def balance(self, address: str, denom: str, *, height: int = 0) -> int:
         path = f"/balance/{address}/{denom}"
@@ -377,12 +691,30 @@ def l1_deposit_of_tx(bridge: BridgeContract, tx_hash: str) -> L1Deposit:
 # -- the supply invariant ------------------------------------------------------------------------------
 
 
-def pending_withdrawals(chain: BridgeChain, denom: str, height: int) -> tuple[int, int]:
-    """(withdrawal queue, pending batches) of `denom` at `height`, each amount + fee.
+def pending_withdrawals(
+    chain: BridgeChain, bridge: BridgeContract, state: BridgeState, block: int
+) -> dict[str, tuple[int, int]]:
+    """Per denom, (withdrawal queue, pending batches not executed on L1 at `block`), each amount + fee.
 
-    Withdrawals are not part of this chain yet, so both are 0 (WITHDRAWALS_NOTE); this is the one place
-    that will read them."""
-    return 0, 0
+    Both come from `state` (`/bridge/state`'s `queued` and `in_batches`, the same answer and height as the
+    supply). A batch pending on the sidechain whose `batchExecuted` is already true on L1 at `block` (its
+    BatchExecuted is not applied yet) has been paid out of the balance read there, so it is not counted;
+    the pending batches are read at the state's height, and only when some denom has any."""
+    out = {denom: (state.queued.get(denom, 0), state.in_batches.get(denom, 0))
+           for denom in sorted({*state.queued, *state.in_batches})}
+    if not any(batched for _, batched in out.values()) or block < state.deployed_at:
+        return out
+    for b in chain.pending_batches(height=state.height):
+        if b.status != "pending" or b.denom not in out:
+            continue
+        if bool(bridge.client.call(bridge.fn.batchExecuted(b.nonce), block=block)):
+            queued, batched = out[b.denom]
+            out[b.denom] = (queued, batched - b.total)
+    for denom, (_, batched) in out.items():
+        if batched < 0:
+            raise UnexpectedAnswer(f"/bridge/batches/pending at height {state.height} holds more {denom} than "
+                                   f"/bridge/state's in_batches")
+    return out
 
 
 @dataclass(frozen=True)
@@ -459,7 +791,9 @@ def check_supply(
     """The invariant per asset (every denom with a supply, ETH always, and `extra_tokens`), at L1 block
     the audit height `state.audit_l1_height` and at sidechain height `state.height` (the state it belongs to)."""
     block = state.audit_l1_height
-    denoms = {"l1/eth", *state.supply, *(denom_of(bytes.fromhex(checksum(t)[2:])) for t in extra_tokens)}
+    denoms = {"l1/eth", *state.supply, *state.queued, *state.in_batches,
+              *(denom_of(bytes.fromhex(checksum(t)[2:])) for t in extra_tokens)}
+    pending = pending_withdrawals(chain, bridge, state, block)
     rows = []
     for denom in sorted(denoms):
         token_bytes = token_of(denom)
@@ -472,7 +806,7 @@ def check_supply(
             if proved != supply:
                 raise UnexpectedAnswer(f"/bridge/supply/{denom} proves {proved} at height {state.height}, but "
                                        f"/bridge/state says {supply}")
-        queued, batched = pending_withdrawals(chain, denom, state.height)
+        queued, batched = pending.get(denom, (0, 0))
         if block < state.deployed_at:  # nothing observed yet: the contract did not exist at that block
             balance = deferred = 0
         else:
@@ -494,6 +828,8 @@ class StatusReport:
     heads: L1Heads | None = None
     l1_event_nonce: int | None = None
     supply: SupplyReport | None = None
+    paused: bool | None = None  # the contract's paused(), when the L1 was read
+    daily_limits: dict[str, int] = field(default_factory=dict)  # denom -> dailyLimit(token); 0 = unlimited
 
     @property
     def lag(self) -> int | None:
@@ -504,7 +840,8 @@ class StatusReport:
         out: dict[str, Any] = {"sidechain": self.state.to_json()}
         if self.heads is not None:
             out["l1"] = {**self.heads.to_json(self.state.l1_confirmations), "event_nonce": self.l1_event_nonce,
-                         "lag": self.lag}
+                         "lag": self.lag, "paused": self.paused,
+                         "daily_limits": {d: str(v) for d, v in self.daily_limits.items()}}
         if self.supply is not None:
             out["supply"] = self.supply.to_json()
         return out
@@ -517,7 +854,13 @@ def bridge_status(chain: BridgeChain, bridge: BridgeContract | None, *, supply: 
         return StatusReport(state)
     heads = l1_heads(bridge.client)
     report = check_supply(chain, bridge, state, prove=prove) if supply else None
-    return StatusReport(state, heads, bridge.event_nonce(), report)
+    denoms = [row.denom for row in report.rows] if report is not None else ["l1/eth", *state.supply]
+    limits = {}
+    for denom in sorted(set(denoms)):
+        token = token_of(denom)
+        if token is not None:
+            limits[denom] = bridge.daily_limit(checksum(token))
+    return StatusReport(state, heads, bridge.event_nonce(), report, bridge.paused(), limits)
 
 
 # -- where a deposit stands ----------------------------------------------------------------------------
