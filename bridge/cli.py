@@ -41,6 +41,7 @@ from bridge.operations import (
     submit_guardian_change,
 )
 from bridge.protocol import POWER_THRESHOLD, Domain, Valset, checksum
+from bridge.relay_cmd import relay_cmd
 from bridge.status import (
     BridgeChain,
     BridgeFile,
@@ -630,6 +631,9 @@ def status_deposit_cmd(
             f"deposit {r.event_nonce}: minted {r.amount}{r.denom} to {r.recipient} at height {r.height}\n"
             f"  from {r.sender} on L1, token {r.token}, L1 tx {r.l1_tx} in block {r.l1_block}{note}")
     return 0
+
+cli.add_command(relay_cmd)
+
 
 def main(argv: list[str] | None = None) -> int:
     try:
