@@ -110,8 +110,10 @@ def contract_option(fn: F) -> F:
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
-    """The sidechain bridge's tools: deposit to the sidechain and follow it, see where the bridge stands (both
-    sides, the supply invariant), deploy the contract, claim deferred payouts, replace the guardian.
+    """The sidechain bridge's tools: deposit to the sidechain and follow it, withdraw back to L1 and follow it to
+    the payout, see where the bridge stands (both sides, the supply invariant; a withdrawal, batch or valset),
+    deploy the contract, relay, claim deferred payouts, the guardian's pause and daily limits, replace the
+    guardian.
 
     The protocol: docs/BRIDGE.md. Shell completion: `eval "$(sidechain completion bash --prog bridge)"`."""
 
@@ -168,7 +170,8 @@ def claim_cmd(
 
 @cli.group("guardian")
 def guardian_group() -> None:
-    """Replace a lost or compromised guardian with the validators' signatures."""
+    """The guardian's switches (pause, unpause, set-daily-limit: the guardian key), and replacing a lost or
+    compromised guardian with the validators' signatures (sign, submit)."""
 
 
 @guardian_group.command("sign")
@@ -500,6 +503,12 @@ def _status_text(report: StatusReport, url: str) -> str:
         finalized = "none" if h.finalized is None else str(h.finalized)
         lines.append(f"L1: head {h.head}, finalized {finalized}, confirmed (head - {s.l1_confirmations}) "
                      f"{h.confirmed(s.l1_confirmations)}; lag {report.lag} blocks behind the head")
+    pending = [f"{d}: queue {s.queued.get(d, 0)}, batches {s.in_batches.get(d, 0)}"
+               for d in sorted({*s.queued, *s.in_batches})]
+    lines.append("  withdrawals (amount + fee): " + ("; ".join(pending) or "none pending"))
+    if report.paused is not None:
+        limits = ", ".join(f"{d} {'unlimited' if v == 0 else v}" for d, v in report.daily_limits.items())
+        lines.append(f"  contract {'PAUSED' if report.paused else 'not paused'}; daily limits: {limits or 'none'}")
     if report.supply is not None:
         lines.extend(_supply_lines(report.supply))
     return "\n".join(lines)
@@ -633,6 +642,11 @@ def status_deposit_cmd(
     return 0
 
 cli.add_command(relay_cmd)
+
+# `withdraw`, `cancel`, `status withdrawal|batch|valset` and `guardian pause|unpause|set-daily-limit`: they use
+# this module's options and groups, and register themselves on import.
+import bridge.guardian_cli  # noqa: E402, F401
+import bridge.withdraw_cli  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:

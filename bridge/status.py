@@ -986,6 +986,7 @@ class BridgeFile:
     contract: str | None = None
     erc20: str | None = None
     l1_keys: list[L1Key] = field(default_factory=list)
+    guardian: L1Key | None = None  # the testnet's guardian key: `--l1-key guardian`
 
     @classmethod
     def load(cls, path: Path) -> BridgeFile:
@@ -1007,14 +1008,16 @@ class BridgeFile:
         chain_id = data.get("l1_chain_id")
         if chain_id is not None and (isinstance(chain_id, bool) or not isinstance(chain_id, int)):
             raise ConfigError(f"--bridge-config {path}: l1_chain_id must be an integer")
-        keys = []
-        for i, item in enumerate(data.get("l1_keys") or []):
+        def key(item: Any, what: str) -> L1Key:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item.get("keystore"):
-                raise ConfigError(f"--bridge-config {path}: l1_keys[{i}] needs a name and a keystore")
+                raise ConfigError(f"--bridge-config {path}: {what} needs a name and a keystore")
             passphrase = item.get("passphrase_file")
-            keys.append(L1Key(item["name"], str(item.get("address") or ""), cls._resolve(path, item["keystore"]),
-                              cls._resolve(path, passphrase) if passphrase else None))
-        return cls(path, text("l1_rpc"), chain_id, text("contract"), text("erc20"), keys)
+            return L1Key(item["name"], str(item.get("address") or ""), cls._resolve(path, item["keystore"]),
+                         cls._resolve(path, passphrase) if passphrase else None)
+
+        keys = [key(item, f"l1_keys[{i}]") for i, item in enumerate(data.get("l1_keys") or [])]
+        guardian = key(data["guardian"], "guardian") if data.get("guardian") is not None else None
+        return cls(path, text("l1_rpc"), chain_id, text("contract"), text("erc20"), keys, guardian)
 
     @staticmethod
     def _resolve(path: Path, value: str) -> Path:
@@ -1022,9 +1025,11 @@ class BridgeFile:
         return p if p.is_absolute() else path.parent / p
 
     def key(self, name: str) -> L1Key:
-        for key in self.l1_keys:
+        for key in (*self.l1_keys, *([self.guardian] if self.guardian is not None else [])):
             if key.name == name:
                 return key
         known = ", ".join(k.name for k in self.l1_keys) or "none"
+        if self.guardian is not None:
+            known += f"; guardian: {self.guardian.name}"
         raise ConfigError(f"--l1-key {name!r} is not in {self.path} (its keys: {known})")
 
