@@ -503,9 +503,9 @@ def _status_text(report: StatusReport, url: str) -> str:
         finalized = "none" if h.finalized is None else str(h.finalized)
         lines.append(f"L1: head {h.head}, finalized {finalized}, confirmed (head - {s.l1_confirmations}) "
                      f"{h.confirmed(s.l1_confirmations)}; lag {report.lag} blocks behind the head")
-    pending = [f"{d}: queue {s.queued.get(d, 0)}, batches {s.in_batches.get(d, 0)}"
+    queues = [f"{d}: queue {s.queued.get(d, 0)}, batches {s.in_batches.get(d, 0)}"
                for d in sorted({*s.queued, *s.in_batches})]
-    lines.append("  withdrawals (amount + fee): " + ("; ".join(pending) or "none pending"))
+    lines.append("  withdrawals (amount + fee): " + ("; ".join(queues) or "none pending"))
     if report.paused is not None:
         limits = ", ".join(f"{d} {'unlimited' if v == 0 else v}" for d, v in report.daily_limits.items())
         lines.append(f"  contract {'PAUSED' if report.paused else 'not paused'}; daily limits: {limits or 'none'}")
