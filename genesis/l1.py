@@ -55,7 +55,7 @@ TOKEN_ARTIFACT = "TestERC20"
 TOKEN_NAME, TOKEN_SYMBOL = "Testnet Token", "TTK"
 DEV_L1_CONFIRMATIONS = 2  # l1_confirmations on a dev chain (no finality): head - 2
 # A dev L1 makes a block a second: a batch not relayed within 40 blocks is refunded on the sidechain.
-DEFAULT_PARAMS = {"max_events_per_extension": 32, "max_extension_bytes": 4096, "batch_timeout_l1_blocks": 40}
+DEFAULT_PARAMS = {"max_events_per_extension": 32, "max_extension_bytes": 16384, "batch_timeout_l1_blocks": 40}
 KEYSTORE_KDF_COST = 2**10  # scrypt n: test keys with a published passphrase; a high cost protects nothing
 FINALITY_CONFIRMATIONS = "confirmations"
 

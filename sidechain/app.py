@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from bridge.module.observe import NO_OBSERVER, L1Observer
+from bridge.module.observe import NO_OBSERVER, BridgeSigner, L1Observer, ValidatorLocal
 from sidechain import blocks as b
 from sidechain import txflow
 from sidechain.block import KEY_CHAIN_ID, finalize_block, last_block
@@ -168,10 +168,12 @@ class Application:
 
     def __init__(self, data_dir: Path | None = None, keep_versions: int = DEFAULT_KEEP_VERSIONS, *,
                  modules: ModuleSet = CHAIN, tree: str | None = None,
-                 observer: L1Observer = NO_OBSERVER) -> None:
+                 observer: L1Observer = NO_OBSERVER, signer: BridgeSigner | None = None) -> None:
         self.modules = modules
-        # What this validator's L1 watcher has seen (bridge/watcher.py); read in ExtendVote only.
+        # What this validator's L1 watcher has seen (bridge/watcher.py), and its bridge key (app.toml
+        # [bridge] key_file): used in ExtendVote only, never in what the state machine decides.
         self.observer = observer
+        self.signer = signer
         if data_dir is None:
             self._backend: MemoryBackend | LevelDBBackend = MemoryBackend()
         else:
@@ -271,7 +273,8 @@ class Application:
         self._check_env = TxEnv(next_block_env(self._chain_id, self._last_height + 1, time_ns), self._rules)
         self.mempool.reset()  # CometBFT now rechecks what is left; each recheck that passes counts again
         if self.modules.vote_extender is not None:
-            self.modules.vote_extender.after_commit(committed, self._last_height, self.observer)
+            self.modules.vote_extender.after_commit(committed, self._last_height,
+                                                   ValidatorLocal(self.observer, self.signer))
 
     # -- mempool --------------------------------------------------------------------------------
 
@@ -395,7 +398,7 @@ class Application:
         state = self._vote_state(req.env.height)
         if ve is None or state is None:
             return b""
-        return ve.extend_vote(state, req.env.height, self.observer, req.txs)
+        return ve.extend_vote(state, req.env.height, ValidatorLocal(self.observer, self.signer), req.txs)
 
     def verify_vote_extension(self, req: b.VerifyVoteExtensionRequest) -> bool:
         ve = self.modules.vote_extender

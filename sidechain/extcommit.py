@@ -70,6 +70,7 @@ class ExtendedCommit:
 class Member:
     pub_key: bytes  # ed25519, 32 bytes
     power: int
+    bridge_address: bytes = b""  # 20 bytes: its registered secp256k1 bridge key, where the chain has one
 
 
 def is_commit_tx(raw: bytes) -> bool:

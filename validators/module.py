@@ -46,6 +46,23 @@ from validators.state import BONDED_POOL, DISTRIBUTION, NOT_BONDED_POOL, STATUS_
 PREVIOUS_PROPOSER = b"\x3f"
 
 
+class StakingKeeper:
+    """What staking offers other modules: the bonded set as the bridge needs it."""
+
+    def bridge_members(self, state: KVReader, height: int) -> tuple[tuple[bytes, bytes, int], ...] | None:
+        """(consensus address, bridge address, voting power) of each member of the set in force at
+        `height`, in consensus-address order; None if that height's set is not kept (or not decided)."""
+        vs = st.get_historical(state, height)
+        if vs is None:
+            return None
+        return tuple(sorted((st.consensus_address(m.consensus_pubkey), m.bridge_address, m.power)
+                            for m in vs.members))
+
+    def operator_of_bridge_key(self, state: KVReader, address: bytes) -> bytes | None:
+        """The operator of the validator that registered bridge address `address`, if any did."""
+        return state.get(k.BY_BRIDGE + address)
+
+
 class StakingModule:
     name: ClassVar[str] = "staking"
     prefixes: ClassVar[PrefixRange] = PrefixRange(0x20, 0x3F)
@@ -56,10 +73,11 @@ class StakingModule:
 
     def __init__(self, bank: StakingBank) -> None:
         self._bank = bank
+        self._keeper = StakingKeeper()
 
     @property
     def keeper(self) -> object:
-        return None
+        return self._keeper
 
     def get_params(self, state: KVReader) -> PosParams:
         return st.get_params(state)
@@ -69,7 +87,8 @@ class StakingModule:
         vs = st.get_historical(state, height)
         if vs is None:
             return None
-        return {st.consensus_address(m.consensus_pubkey): Member(m.consensus_pubkey, m.power) for m in vs.members}
+        return {st.consensus_address(m.consensus_pubkey): Member(m.consensus_pubkey, m.power, m.bridge_address)
+                for m in vs.members}
 
     def ctx(self, state: KVStore, env: BlockEnv) -> sk.Ctx:
         return sk.Ctx(state, self._bank, self.get_params(state), env.height, env.time_ns)

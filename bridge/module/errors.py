@@ -100,3 +100,16 @@ class WithdrawalNotQueued(BridgeRuleError):
     """A cancel of a withdrawal already in a batch, or done."""
 
     code = 16
+
+
+class NotForged(BridgeRuleError):
+    """Forged-signature evidence whose digest the chain did produce (a valset or batch it made)."""
+
+    code = 17
+
+
+class InvalidForgedSignature(BridgeRuleError):
+    """Forged-signature evidence whose signature is malformed or recovers to no registered bridge key,
+    or that is already recorded."""
+
+    code = 18

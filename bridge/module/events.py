@@ -65,6 +65,8 @@ class ValsetUpdated:
 class BatchExecuted:
     batch_nonce: int
     withdrawals: int
+    # The payouts L1 deferred in that transaction (its WithdrawalDeferred logs): (recipient, amount).
+    deferred: tuple[tuple[bytes, int], ...] = ()
 
 
 EventKind = Deposit | ValsetUpdated | BatchExecuted
@@ -82,10 +84,25 @@ class L1Event:
         return type(self.kind).__name__
 
 
+SIGNED_VALSET = 1
+SIGNED_BATCH = 2
+SIGNED_KINDS = {SIGNED_VALSET: "valset", SIGNED_BATCH: "batch"}
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSig:
+    """A validator's signature over the digest of the chain's valset or batch `nonce`."""
+
+    kind: int        # SIGNED_VALSET or SIGNED_BATCH
+    nonce: int
+    signature: bytes  # 65 bytes
+
+
 @dataclass(frozen=True, slots=True)
 class VoteExtension:
     events: tuple[L1Event, ...]
     l1_height: int
+    signatures: tuple[DigestSig, ...] = ()
 
 
 EMPTY_EXTENSION = VoteExtension((), 0)
@@ -122,8 +139,9 @@ def event_to_pb(e: L1Event) -> pb.L1Event:
         m.valset_updated.CopyFrom(pb.ValsetUpdated(valset_nonce=uint256_bytes(k.valset_nonce),
                                                    validators=list(k.validators), powers=list(k.powers)))
     else:
-        m.batch_executed.CopyFrom(pb.BatchExecuted(batch_nonce=uint256_bytes(k.batch_nonce),
-                                                   withdrawals=k.withdrawals))
+        m.batch_executed.CopyFrom(pb.BatchExecuted(
+            batch_nonce=uint256_bytes(k.batch_nonce), withdrawals=k.withdrawals,
+            deferred=[pb.DeferredPayout(recipient=r, amount=uint256_bytes(a)) for r, a in k.deferred]))
     return m
 
 
@@ -155,7 +173,10 @@ def event_from_pb(m: pb.L1Event) -> L1Event:
         kind = ValsetUpdated(uint256_from(v.valset_nonce, f"event {m.nonce}: valset nonce"), validators, powers)
     elif which == "batch_executed":
         b = m.batch_executed
-        kind = BatchExecuted(uint256_from(b.batch_nonce, f"event {m.nonce}: batch nonce"), int(b.withdrawals))
+        deferred = tuple((_address(d.recipient, f"event {m.nonce}: deferred recipient"),
+                          uint256_from(d.amount, f"event {m.nonce}: deferred amount")) for d in b.deferred)
+        kind = BatchExecuted(uint256_from(b.batch_nonce, f"event {m.nonce}: batch nonce"), int(b.withdrawals),
+                             deferred)
     else:
         raise MalformedExtension(f"event {m.nonce} has no kind")
     return L1Event(int(m.nonce), int(m.l1_block), bytes(m.l1_tx), kind)
@@ -165,10 +186,28 @@ def encode_event(e: L1Event) -> bytes:
     return event_to_pb(e).SerializeToString(deterministic=True)
 
 
+def sig_to_pb(s: DigestSig) -> pb.DigestSignature:
+    return pb.DigestSignature(kind=s.kind, nonce=uint256_bytes(s.nonce),  # type: ignore[arg-type]
+                              signature=s.signature)
+
+
+def encode_sig(s: DigestSig) -> bytes:
+    return sig_to_pb(s).SerializeToString(deterministic=True)
+
+
+def sig_from_pb(m: pb.DigestSignature) -> DigestSig:
+    if m.kind not in SIGNED_KINDS:
+        raise MalformedExtension(f"a signature is over a valset or a batch, not kind {m.kind}")
+    if len(m.signature) != 65:
+        raise MalformedExtension(f"a signature is 65 bytes (r || s || v), got {len(m.signature)}")
+    return DigestSig(int(m.kind), uint256_from(m.nonce, "signed nonce"), bytes(m.signature))
+
+
 def encode_extension(ext: VoteExtension) -> bytes:
-    if not ext.events and ext.l1_height == 0:
+    if not ext.events and ext.l1_height == 0 and not ext.signatures:
         return b""
-    m = pb.VoteExtension(events=[event_to_pb(e) for e in ext.events], l1_height=ext.l1_height)
+    m = pb.VoteExtension(events=[event_to_pb(e) for e in ext.events], l1_height=ext.l1_height,
+                         signatures=[sig_to_pb(s) for s in ext.signatures])
     return m.SerializeToString(deterministic=True)
 
 
@@ -181,7 +220,11 @@ def decode_extension(data: bytes) -> VoteExtension:
         m.ParseFromString(data)
     except DecodeError:
         raise MalformedExtension("not a VoteExtension message") from None
-    ext = VoteExtension(tuple(event_from_pb(e) for e in m.events), int(m.l1_height))
+    ext = VoteExtension(tuple(event_from_pb(e) for e in m.events), int(m.l1_height),
+                        tuple(sig_from_pb(s) for s in m.signatures))
+    keys = [(s.kind, s.nonce) for s in ext.signatures]
+    if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
+        raise MalformedExtension("signatures must be in strictly ascending (kind, nonce) order, one per digest")
     if encode_extension(ext) != data:
         raise MalformedExtension("not in canonical encoding (unknown fields, or fields out of order)")
     return ext

@@ -18,3 +18,14 @@ class BridgeBank(Protocol):
     def mint(self, state: KVStore, address: bytes, coin: Coin) -> None: ...
 
     def burn(self, state: KVStore, address: bytes, coin: Coin) -> None: ...
+
+
+@runtime_checkable
+class BridgeValidators(Protocol):
+    """The bonded validators with their registered bridge addresses (staking)."""
+
+    def bridge_members(self, state: KVReader, height: int) -> tuple[tuple[bytes, bytes, int], ...] | None:
+        """(consensus address, bridge address, power) of the set in force at `height`, or None."""
+        ...
+
+    def operator_of_bridge_key(self, state: KVReader, address: bytes) -> bytes | None: ...

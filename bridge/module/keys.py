@@ -23,6 +23,12 @@ so keys sort in numeric order.
       0x4B 01 | nonce           batch record (BatchRecord), kept after it is done
       0x4B 02 | timeout | nonce   pending batches by timeoutL1Block (8 + 8 bytes); empty value
       0x4B 03 | nonce (32)      a BatchExecuted applied for a batch that is not pending (UnexpectedExecution)
+    0x4C                      valsets (step 7):
+      0x4C 00                   the newest valset's nonce (32 bytes)
+      0x4C 01 | nonce (32)      valset record (ValsetRecord); the genesis valset is one, created_height 0
+    0x4D | kind | nonce (32) | address (20)   a validator's signature (65 bytes) over the digest of valset
+                              (kind 1) or batch (kind 2) `nonce`, by the bridge address it recovers to (step 3)
+    0x4E | digest | address   a signature over a digest the chain never produced (ForgedSignature)
 
 A token is its 20-byte L1 address (ETH: all zero), so one token's keys are contiguous.
 """
@@ -50,6 +56,11 @@ NEXT_BATCH_NONCE = BATCHES + b"\x00"
 BATCH = BATCHES + b"\x01"
 PENDING_BATCH = BATCHES + b"\x02"
 UNEXPECTED_EXECUTION = BATCHES + b"\x03"
+VALSETS = b"\x4c"
+LATEST_VALSET_NONCE = VALSETS + b"\x00"
+VALSET = VALSETS + b"\x01"
+SIGNATURE = b"\x4d"
+FORGED = b"\x4e"
 UINT256_MAX = 2**256 - 1
 
 
@@ -95,3 +106,23 @@ def pending_batch_key(timeout_l1_block: int, nonce: int) -> bytes:
 
 def unexpected_execution_key(batch_nonce: int) -> bytes:
     return UNEXPECTED_EXECUTION + batch_nonce.to_bytes(32, "big")
+
+
+def u256(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+def valset_key(nonce: int) -> bytes:
+    return VALSET + u256(nonce)
+
+
+def signatures_prefix(kind: int, nonce: int) -> bytes:
+    return SIGNATURE + bytes((kind,)) + u256(nonce)
+
+
+def signature_key(kind: int, nonce: int, address: bytes) -> bytes:
+    return signatures_prefix(kind, nonce) + address
+
+
+def forged_key(digest: bytes, signer: bytes) -> bytes:
+    return FORGED + digest + signer

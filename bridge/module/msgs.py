@@ -4,6 +4,8 @@ carried in a `ModuleMsg` named "bridge.<MsgName>" (BRIDGE.md section 5, step 5).
     bridge.MsgWithdraw          burn amount + fee of a bridged denom from the sender and queue
                                 {id, sender, token, recipient, amount, fee} for the next batch
     bridge.MsgCancelWithdrawal  the sender takes a queued (not yet batched) withdrawal back
+    bridge.MsgSubmitForgedSignature   anyone shows a validator's bridge-key signature over a valset
+                                or batch digest the chain never made: recorded for slashing
 
 Every handler: `decode` (stateless: lengths, coins, the signer), `check_stateful` (reads only),
 `execute` (writes). Refusals are bridge/module/errors.py's, each with its stable code.
@@ -15,24 +17,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.module import digests
+from bridge.module import signing as sg
 from bridge.module import state as bs
 from bridge.module import withdrawals as wd
 from bridge.module.errors import (
     BridgeDisabled,
     FeeDenomMismatch,
     InsufficientBridgedFunds,
+    InvalidForgedSignature,
     InvalidWithdrawalRecipient,
+    MalformedExtension,
     NotBridgedDenom,
+    NotForged,
     NotWithdrawalOwner,
     UnknownBridgeRecord,
     WithdrawalNotQueued,
     WithdrawalQueueFull,
     ZeroWithdrawal,
 )
-from bridge.module.events import ZERO_ADDRESS, denom_of, token_of
-from bridge.module.expected import BridgeBank
+from bridge.module.events import (
+    SIGNED_BATCH,
+    SIGNED_KINDS,
+    SIGNED_VALSET,
+    ZERO_ADDRESS,
+    denom_of,
+    token_of,
+    uint256_bytes,
+)
+from bridge.module.expected import BridgeBank, BridgeValidators
 from bridge.module.genesis import BridgeConfig
 from bridge.module.params import BridgeParams
+from bridge.module.sigs import recover
 from sidechain.blocks import Event, EventAttribute
 from sidechain.env import TxEnv
 from sidechain.gen.sidechain.bridge.v1 import bridge_pb2 as pb
@@ -84,10 +100,12 @@ class _Handler:
     name: str
     pb_type: Any = None
 
-    def __init__(self, params: BridgeParams, config: BridgeConfig | None, bank: BridgeBank) -> None:
+    def __init__(self, params: BridgeParams, config: BridgeConfig | None, bank: BridgeBank,
+                 validators: BridgeValidators | None = None) -> None:
         self.params = params
         self.config = config  # None: this chain has no bridge
         self.bank = bank
+        self.validators = validators
 
     def to_proto(self, msg: Any) -> tx_pb2.Msg:
         return module_msg(self.name, msg.to_pb())
@@ -211,5 +229,123 @@ class CancelWithdrawalHandler(_Handler):
             EventAttribute("fee", str(w.fee))))]
 
 
-HANDLERS = (WithdrawHandler, CancelWithdrawalHandler)
+@dataclass(frozen=True, slots=True)
+class SubmitForgedSignature:
+    submitter: bytes
+    kind: int                   # SIGNED_VALSET or SIGNED_BATCH
+    nonce: int
+    valset: tuple[tuple[bytes, ...], tuple[int, ...]] | None   # (validators, powers)
+    batch: tuple[int, tuple[digests.RawWithdrawal, ...]] | None  # (timeoutL1Block, withdrawals)
+    signature: bytes
+
+    def to_pb(self) -> pb.MsgSubmitForgedSignature:
+        m = pb.MsgSubmitForgedSignature(submitter=self.submitter, signature=self.signature)
+        n = uint256_bytes(self.nonce)
+        if self.valset is not None:
+            m.valset.CopyFrom(pb.ForgedValset(nonce=n, validators=list(self.valset[0]),
+                                              powers=[uint256_bytes(p) for p in self.valset[1]]))
+        elif self.batch is not None:
+            m.batch.CopyFrom(pb.ForgedBatch(nonce=n, timeout_l1_block=uint256_bytes(self.batch[0]), withdrawals=[
+                pb.ForgedWithdrawal(token=t, recipient=r, amount=uint256_bytes(a), fee=uint256_bytes(f))
+                for t, r, a, f in self.batch[1]]))
+        return m
+
+    def digest(self, chain_id: int, contract: bytes) -> bytes:
+        if self.valset is not None:
+            return digests.valset_digest(chain_id, contract, self.nonce, self.valset[0], self.valset[1])
+        assert self.batch is not None
+        return digests.batch_digest(chain_id, contract, self.nonce, self.batch[0], self.batch[1])
+
+
+def _u256_field(data: bytes, what: str) -> int:
+    if len(data) > 32 or (data and data[0] == 0):
+        raise InvalidMsg(f"{what} is not a canonical uint256 (big-endian, no leading zero bytes)")
+    return int.from_bytes(data, "big")
+
+
+def _l1_address(data: bytes, what: str) -> bytes:
+    if len(data) != 20:
+        raise InvalidMsg(f"{what} must be a 20-byte L1 address, got {len(data)} bytes")
+    return bytes(data)
+
+
+MAX_FORGED_ITEMS = 1000  # evidence bigger than any batch or valset the contract takes
+
+
+class SubmitForgedSignatureHandler(_Handler):
+    """Evidence that a validator's bridge key signed a digest of the bridge's domain (its L1 chain and
+    contract) that the chain never made. Such a signature is what a theft needs: with enough of them
+    the contract pays a batch nobody burned for. Recorded (0x4E, `/bridge/forged-signatures`) with the
+    operator that registered the key, for slashing; each (digest, signer) once."""
+
+    name = "bridge.MsgSubmitForgedSignature"
+    msg_type = SubmitForgedSignature
+    pb_type = pb.MsgSubmitForgedSignature
+
+    def decode(self, pb_msg: tx_pb2.ModuleMsg, signer: bytes) -> SubmitForgedSignature:
+        m = self.payload(pb_msg)
+        submitter = address_bytes(m.submitter, f"{self.name}.submitter")
+        if submitter != signer:
+            raise SignerMismatch(f"{self.name}.submitter is not the address of the key that signed the tx")
+        if len(m.signature) != 65:
+            raise InvalidMsg(f"{self.name}.signature must be 65 bytes (r || s || v)")
+        which = m.WhichOneof("subject")
+        if which == "valset":
+            v = m.valset
+            if len(v.validators) > MAX_FORGED_ITEMS or len(v.validators) != len(v.powers):
+                raise InvalidMsg(f"{self.name}.valset: as many powers as validators, at most {MAX_FORGED_ITEMS}")
+            validators = tuple(_l1_address(a, f"{self.name}.valset.validators") for a in v.validators)
+            powers = tuple(_u256_field(p, f"{self.name}.valset.powers") for p in v.powers)
+            return SubmitForgedSignature(submitter, SIGNED_VALSET, _u256_field(v.nonce, f"{self.name}.valset.nonce"),
+                                         (validators, powers), None, bytes(m.signature))
+        if which == "batch":
+            b = m.batch
+            if len(b.withdrawals) > MAX_FORGED_ITEMS:
+                raise InvalidMsg(f"{self.name}.batch: at most {MAX_FORGED_ITEMS} withdrawals")
+            items = tuple((_l1_address(w.token, f"{self.name}.batch.token"),
+                           _l1_address(w.recipient, f"{self.name}.batch.recipient"),
+                           _u256_field(w.amount, f"{self.name}.batch.amount"),
+                           _u256_field(w.fee, f"{self.name}.batch.fee")) for w in b.withdrawals)
+            return SubmitForgedSignature(submitter, SIGNED_BATCH, _u256_field(b.nonce, f"{self.name}.batch.nonce"),
+                                         None, (_u256_field(b.timeout_l1_block, f"{self.name}.batch.timeout"), items),
+                                         bytes(m.signature))
+        raise InvalidMsg(f"{self.name}: give the forged valset or batch in full")
+
+    def spends(self, msg: SubmitForgedSignature) -> Sequence[Coin]:
+        return ()
+
+    def _judge(self, state: KVReader, msg: SubmitForgedSignature) -> tuple[bytes, bytes, bytes]:
+        config = self.enabled()
+        assert self.validators is not None
+        digest = msg.digest(config.l1_chain_id, config.contract)
+        if sg.produced(state, msg.kind, msg.nonce, digest):
+            raise NotForged(f"the chain made {SIGNED_KINDS[msg.kind]} {msg.nonce} with exactly this digest: "
+                            "signing it is what validators do")
+        try:
+            signer = recover(digest, msg.signature)
+        except MalformedExtension as e:
+            raise InvalidForgedSignature(f"the signature is not a valid one: {e.message}") from None
+        operator = self.validators.operator_of_bridge_key(state, signer)
+        if operator is None:
+            raise InvalidForgedSignature(f"the signature recovers to 0x{signer.hex()}, which no validator "
+                                         "registered as its bridge key")
+        if sg.has_forged(state, digest, signer):
+            raise InvalidForgedSignature(f"this signature by 0x{signer.hex()} is already recorded")
+        return digest, signer, operator
+
+    def check_stateful(self, state: KVReader, msg: SubmitForgedSignature, env: TxEnv) -> None:
+        self._judge(state, msg)
+
+    def execute(self, state: KVStore, msg: SubmitForgedSignature, env: TxEnv) -> list[Event]:
+        digest, signer, operator = self._judge(state, msg)
+        sg.record_forged(state, pb.ForgedSignature(
+            digest=digest, signer=signer, operator=operator, kind=msg.kind,  # type: ignore[arg-type]
+            nonce=uint256_bytes(msg.nonce), signature=msg.signature, height=env.height, submitter=msg.submitter))
+        return [Event("bridge_forged_signature", (
+            EventAttribute("kind", SIGNED_KINDS[msg.kind]), EventAttribute("nonce", str(msg.nonce)),
+            EventAttribute("digest", _hex(digest)), EventAttribute("signer", _hex(signer)),
+            EventAttribute("validator", bech32_address(operator, env.address_prefix))))]
+
+
+HANDLERS = (WithdrawHandler, CancelWithdrawalHandler, SubmitForgedSignatureHandler)
 MSG_NAMES = tuple(h.name for h in HANDLERS)

@@ -60,3 +60,25 @@ class _NoObserver:
 
 
 NO_OBSERVER: L1Observer = _NoObserver()
+
+
+class BridgeSigner(Protocol):
+    """A validator's secp256k1 bridge key, held by its app process (loaded at start; never logged)."""
+
+    @property
+    def address(self) -> bytes:
+        """The 20-byte Ethereum address of the key."""
+        ...
+
+    def sign(self, digest: bytes) -> bytes:
+        """65 bytes r || s || v (v 27/28, low s) over a 32-byte digest."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorLocal:
+    """What a validator's process adds to consensus from outside the state: its L1 watcher (what it
+    has seen on L1) and its bridge key (None: it signs nothing). ExtendVote and after-Commit get it."""
+
+    observer: L1Observer
+    signer: BridgeSigner | None = None

@@ -1,13 +1,14 @@
 """Bridge params (`app_state.bridge.params`, stored at 0x40).
 
-    {"l1_confirmations": 12, "max_events_per_extension": 32, "max_extension_bytes": 4096,
-     "max_queue_per_token": 10000, "max_batch_size": 100, "batch_interval_blocks": 1,
-     "batch_timeout_l1_blocks": 600}
+    {"l1_confirmations": 12, "max_events_per_extension": 32, "max_extension_bytes": 16384,
+     "max_signatures_per_extension": 128, "max_queue_per_token": 10000, "max_batch_size": 100,
+     "batch_interval_blocks": 1, "batch_timeout_l1_blocks": 600}
 
 `l1_confirmations` is the depth a watcher waits where L1 has no finality (a dev chain); where L1
 finalizes, watchers read up to its `finalized` block instead (app.toml `[bridge] finality`).
 The extension limits bound what one validator adds to every block (BRIDGE.md section 5): 32 events
-of about 120 bytes fit in 4 KiB.
+of about 120 bytes take 4 KiB; a signature over a valset or batch digest about 72 bytes, so 128 of
+them take 9 KiB more. A validator with more to sign than fits signs the rest in its next votes.
 
 Withdrawals (BRIDGE.md section 5, steps 5 and 6): a token's queue holds at most `max_queue_per_token`
 withdrawals (MsgWithdraw is refused while it is full); a batch forms when the queue holds
@@ -31,12 +32,14 @@ from sidechain.types import json_int, json_object
 MIN_EXTENSION_BYTES = 1024
 MAX_EXTENSION_BYTES = 64 * 1024
 MAX_BATCH_SIZE = 200
-FIELDS = ("l1_confirmations", "max_events_per_extension", "max_extension_bytes", "max_queue_per_token",
+FIELDS = ("l1_confirmations", "max_events_per_extension", "max_extension_bytes", "max_signatures_per_extension",
+          "max_queue_per_token",
           "max_batch_size", "batch_interval_blocks", "batch_timeout_l1_blocks")
 RANGES = {  # inclusive bounds of each param
     "l1_confirmations": (0, 10_000),
     "max_events_per_extension": (1, 1000),
     "max_extension_bytes": (MIN_EXTENSION_BYTES, MAX_EXTENSION_BYTES),
+    "max_signatures_per_extension": (1, 1000),
     "max_queue_per_token": (1, 1_000_000),
     "max_batch_size": (1, MAX_BATCH_SIZE),
     "batch_interval_blocks": (0, 100_000),
@@ -48,7 +51,8 @@ RANGES = {  # inclusive bounds of each param
 class BridgeParams:
     l1_confirmations: int = 12
     max_events_per_extension: int = 32
-    max_extension_bytes: int = 4096
+    max_extension_bytes: int = 16384
+    max_signatures_per_extension: int = 128
     max_queue_per_token: int = 10_000
     max_batch_size: int = 100
     batch_interval_blocks: int = 1

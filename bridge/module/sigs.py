@@ -54,3 +54,29 @@ def signed_power(valset: L1Valset, signers: Mapping[bytes, bytes] | set[bytes] |
 
 def ready(valset: L1Valset, signers: Mapping[bytes, bytes] | set[bytes] | frozenset[bytes]) -> bool:
     return signed_power(valset, signers) > POWER_THRESHOLD
+
+
+class KeySigner:
+    """A bridge key held in memory (a validator's app process; see sidechain/node.py for loading).
+    Its repr and str never show the key."""
+
+    __slots__ = ("_key", "_address")
+
+    def __init__(self, private_key: bytes) -> None:
+        from eth_keys import keys
+
+        self._key = keys.PrivateKey(private_key)
+        self._address = bytes(self._key.public_key.to_canonical_address())
+
+    @property
+    def address(self) -> bytes:
+        return self._address
+
+    def sign(self, digest: bytes) -> bytes:
+        v, r, s = self._key.sign_msg_hash(digest).vrs
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v + 27,))
+
+    def __repr__(self) -> str:
+        return f"KeySigner(0x{self._address.hex()})"
+
+    __str__ = __repr__

@@ -2,9 +2,9 @@
 bridge/module/keys.py). Pure state operations: the caller burns and mints (the bank) and keeps the
 bridged supply; these keep the records, the queue's two orders and the per-token totals.
 
-    queued    --form_batch-->  batched  --apply_execution-->  executed
-       |                          |
-     cancel                  refund (timeout)
+    queued    --form_batch-->  batched  --execute-->  executed  (or deferred: L1 ran the batch but
+       |                          |                              could not pay this one; it is owed
+     cancel                  refund (timeout)                    on L1 to the recipient: claimDeferred)
        v                          v
     cancelled                  refunded
 
@@ -27,10 +27,11 @@ from sidechain.gen.sidechain.bridge.v1 import bridge_pb2 as pb
 from sidechain.store.api import KVReader, KVStore, prefix_end
 
 QUEUED, BATCHED, EXECUTED, REFUNDED, CANCELLED = "queued", "batched", "executed", "refunded", "cancelled"
+DEFERRED = "deferred"
 PENDING = "pending"
 _W_STATUS = {QUEUED: pb.WITHDRAWAL_STATUS_QUEUED, BATCHED: pb.WITHDRAWAL_STATUS_BATCHED,
              EXECUTED: pb.WITHDRAWAL_STATUS_EXECUTED, REFUNDED: pb.WITHDRAWAL_STATUS_REFUNDED,
-             CANCELLED: pb.WITHDRAWAL_STATUS_CANCELLED}
+             CANCELLED: pb.WITHDRAWAL_STATUS_CANCELLED, DEFERRED: pb.WITHDRAWAL_STATUS_DEFERRED}
 _W_NAME = {v: n for n, v in _W_STATUS.items()}
 _B_STATUS = {PENDING: pb.BATCH_STATUS_PENDING, EXECUTED: pb.BATCH_STATUS_EXECUTED, REFUNDED: pb.BATCH_STATUS_REFUNDED}
 _B_NAME = {v: n for n, v in _B_STATUS.items()}
@@ -99,6 +100,8 @@ class BatchRec:
     l1_block: int = 0
     event_nonce: int = 0
     done_height: int = 0
+    ready_height: int = 0  # first height its signatures carried > 2/3 of the contract's valset
+    deferred: tuple[tuple[bytes, int], ...] = ()  # once executed: (recipient, amount) L1 could not pay
 
     @property
     def amount(self) -> int:
@@ -120,7 +123,8 @@ class BatchRec:
                                        fee=uint256_bytes(w.fee)) for w in self.withdrawals],
             created_height=self.created_height, l1_tx=self.l1_tx, l1_block=self.l1_block,
             event_nonce=self.event_nonce, done_height=self.done_height,
-            amount=uint256_bytes(self.amount), fee=uint256_bytes(self.fee),
+            amount=uint256_bytes(self.amount), fee=uint256_bytes(self.fee), ready_height=self.ready_height,
+            deferred=[pb.DeferredPayout(recipient=r, amount=uint256_bytes(a)) for r, a in self.deferred],
         ).SerializeToString(deterministic=True)
 
     @classmethod
@@ -128,7 +132,8 @@ class BatchRec:
         m = pb.BatchRecord.FromString(raw)
         return cls(m.nonce, bytes(m.token), m.timeout_l1_block, bytes(m.digest),
                    tuple(BatchEntry(e.id, bytes(e.recipient), _u256(e.amount), _u256(e.fee)) for e in m.withdrawals),
-                   m.created_height, _B_NAME[m.status], bytes(m.l1_tx), m.l1_block, m.event_nonce, m.done_height)
+                   m.created_height, _B_NAME[m.status], bytes(m.l1_tx), m.l1_block, m.event_nonce, m.done_height,
+                   m.ready_height, tuple((bytes(d.recipient), _u256(d.amount)) for d in m.deferred))
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,17 +324,33 @@ def form_batch(state: KVStore, token: bytes, max_batch_size: int, timeout_l1_blo
     return b
 
 
+def deferred_ids(b: BatchRec, deferred: Sequence[tuple[bytes, int]]) -> set[int]:
+    """The withdrawals of `b` that L1 deferred: the contract pays in the batch's order and logs each
+    failed payout in that order, so the logs match the entries in one pass (what is left over is the
+    relayer's fee payment, deferred after the payouts)."""
+    out: set[int] = set()
+    i = 0
+    for e in b.withdrawals:
+        if i < len(deferred) and deferred[i] == (e.recipient, e.amount) and e.amount > 0:
+            out.add(e.id)
+            i += 1
+    return out
+
+
 def _finish(state: KVStore, b: BatchRec, status: str, height: int, event_nonce: int = 0, l1_tx: bytes = b"",
-            l1_block: int = 0) -> BatchRec:
-    """A pending batch leaves the pending set as `status`; so does each of its withdrawals."""
+            l1_block: int = 0, deferred: Sequence[tuple[bytes, int]] = ()) -> BatchRec:
+    """A pending batch leaves the pending set as `status`; so does each of its withdrawals (those L1
+    deferred become `deferred`)."""
     assert b.status == PENDING, b
     state.delete(k.pending_batch_key(b.timeout_l1_block, b.nonce))
-    done = replace(b, status=status, done_height=height, event_nonce=event_nonce, l1_tx=l1_tx, l1_block=l1_block)
+    done = replace(b, status=status, done_height=height, event_nonce=event_nonce, l1_tx=l1_tx, l1_block=l1_block,
+                   deferred=tuple(deferred))
     state.set(k.batch_key(b.nonce), done.encode())
+    owed = deferred_ids(b, deferred) if deferred else set()
     for e in b.withdrawals:
         w = get_withdrawal(state, e.id)
         assert w is not None and w.status == BATCHED and w.batch_nonce == b.nonce, (e.id, w)
-        _put(state, replace(w, status=status, done_height=height))
+        _put(state, replace(w, status=DEFERRED if e.id in owed else status, done_height=height))
     t = get_totals(state, b.token)
     n, amount, fee = len(b.withdrawals), b.amount, b.fee
     t = replace(t, batched=t.batched - n, batched_amount=t.batched_amount - amount, batched_fee=t.batched_fee - fee)
@@ -340,9 +361,15 @@ def _finish(state: KVStore, b: BatchRec, status: str, height: int, event_nonce: 
     return done
 
 
-def execute(state: KVStore, b: BatchRec, event_nonce: int, l1_tx: bytes, l1_block: int, height: int) -> BatchRec:
-    """Step 1, BatchExecuted: L1 paid the batch; it is done and can never be refunded."""
-    return _finish(state, b, EXECUTED, height, event_nonce, l1_tx, l1_block)
+def execute(state: KVStore, b: BatchRec, event_nonce: int, l1_tx: bytes, l1_block: int, height: int,
+            deferred: Sequence[tuple[bytes, int]] = ()) -> BatchRec:
+    """Step 1, BatchExecuted: L1 ran the batch; it is done and can never be refunded. A payout L1
+    deferred is still out of the sidechain's hands: L1 owes it to the recipient (claimDeferred)."""
+    return _finish(state, b, EXECUTED, height, event_nonce, l1_tx, l1_block, deferred)
+
+
+def set_ready_height(state: KVStore, b: BatchRec, height: int) -> None:
+    state.set(k.batch_key(b.nonce), replace(b, ready_height=height).encode())
 
 
 def refund(state: KVStore, b: BatchRec, height: int) -> BatchRec:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from bridge.module.events import ZERO_ADDRESS, Deposit, L1Event
 from bridge.module.observe import ChainProgress, Observed
+from bridge.module.sigs import KeySigner
 from sidechain import blocks as b
 from sidechain.app import Application
 from sidechain.extcommit import vote_extension_sign_bytes
@@ -76,10 +77,14 @@ class BridgeChain:
     # Extra accounts funded with `stake` at genesis (to pay tx fees), and bridge params over the defaults.
     accounts: Sequence[bytes] = ()
     bridge_params: dict[str, object] | None = None
+    # Each validator signs pending valsets and batches with its bridge key (None: that one signs nothing).
+    signing: bool = True
+    signers: list[KeySigner | None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = [validator_keys(i) for i in range(len(self.powers))]
         self.observers = [FixedObserver() for _ in self.powers]
+        self.signers = [KeySigner(k.bridge_key) if self.signing else None for k in self.keys]
         state = genesis_json([(k.operator, [Coin("stake", Amount(p * POWER_REDUCTION))])
                               for k, p in zip(self.keys, self.powers, strict=True)]
                              + [(a, [Coin("stake", Amount(10**12))]) for a in self.accounts])
@@ -113,12 +118,12 @@ class BridgeChain:
         validator 0 builds each one with that validator's observer)."""
         out = []
         for i in range(len(self.powers)):
-            saved = self.app.observer
-            self.app.observer = self.observers[i]
+            saved = self.app.observer, self.app.signer
+            self.app.observer, self.app.signer = self.observers[i], self.signers[i]
             try:
                 out.append(self.app.extend_vote(b.ExtendVoteRequest(env=self.env(height), txs=tuple(block))))
             finally:
-                self.app.observer = saved
+                self.app.observer, self.app.signer = saved
         return out
 
     def sign(self, i: int, ext: bytes, height: int, round_: int = 0) -> bytes:

@@ -23,7 +23,7 @@ from bridge.module.observe import Observed
 from bridge.module.params import BridgeParams
 from sidechain.gen.sidechain.bridge.v1 import bridge_pb2 as pb
 
-P = BridgeParams()
+P = BridgeParams(max_extension_bytes=4096)  # the byte limit these tests push against
 ALICE = b"\x07" * 20
 TOKEN = bytes.fromhex("e7f1725e7734ce288f8367e1bb143e90bb3f0512")
 

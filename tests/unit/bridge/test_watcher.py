@@ -391,7 +391,7 @@ def test_observed_never_waits_for_a_request_in_flight(l1: L1, watchers: Callable
         t = time.perf_counter()
         assert w.observed() == NOTHING_OBSERVED
         w.progress(l1.progress(height=2))
-        assert time.perf_counter() - t < 0.05
+        assert time.perf_counter() - t < 1.0  # the request in flight is held for 10 s
     finally:
         gate.set()
     wait_for(has_nonces(w, [2]), "the deposit once the request returns")
