@@ -74,7 +74,8 @@ def relay_cmd(
     policy = FeePolicy(not no_profit_check, dict(FeePolicy.parse_price(t) for t in token_prices), relay_unpriced)
     sender = load_account(keystore, passphrase_file=passphrase_file)
     relayer = Relayer(cc.client, lambda: L1Client.connect(l1_rpc), sender, policy=policy,
-                      report=_printer(cc.output), retries=retries, dedupe=not once)
+                      report=_printer(cc.output), retries=retries, dedupe=not once,
+                      report_failures=not once)
     if once:
         run(relayer, once=True, interval=seconds)
         return 0

@@ -465,6 +465,7 @@ class Relayer:
         max_backoff: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
         dedupe: bool = False,
+        report_failures: bool = True,
     ) -> None:
         self.chain = RelayerChain(node)
         self._connect_l1 = connect_l1
@@ -475,6 +476,7 @@ class Relayer:
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
         self._sleep = sleep
         self.dedupe = dedupe
+        self.report_failures = report_failures  # False: a failed round is only raised (`--once` prints it)
         self.bridge: BridgeContract | None = None
         self._decimals: dict[ChecksumAddress, int | None] = {}
         self._held_day: dict[int, int] = {}  # batch nonce -> the L1 day a daily limit held it on
@@ -503,7 +505,8 @@ class Relayer:
                 return action()
             except TRANSPORT_ERRORS as exc:
                 if attempt == self.retries:
-                    raise RoundFailed(f"{what}: {exc} (after {self.retries + 1} attempts)") from None
+                    attempts = f"{self.retries + 1} attempt{'s' if self.retries else ''}"
+                    raise RoundFailed(f"{what}: {exc} (after {attempts})") from None
                 self._sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
@@ -517,7 +520,7 @@ class Relayer:
             self._round(summary)
         except RoundFailed as exc:
             message = str(exc)
-            if not self.dedupe or message != self._last_error:
+            if self.report_failures and (not self.dedupe or message != self._last_error):
                 self._report(Event("error", f"round failed: {message}", {"error": message}))
             self._last_error = message
             raise
@@ -832,7 +835,7 @@ class Relayer:
         sent = f" (sent and reverted: {exc.tx_hash})" if exc.tx_hash else " (nothing sent)"
         if exc.name in RACE_ERRORS:
             summary.raced += 1
-            self.emit("raced", f"{kind} {nonce}: another relayer was first: the contract says {exc}{sent}",
+            self.emit("raced", f"{kind} {nonce}: another relayer was first ({exc}){sent}",
                       (kind, nonce), "raced", kind=kind, nonce=nonce, error=exc.name, revert=str(exc), **spent)
             return
         if exc.name == "BatchTimedOut" and not exc.tx_hash:

@@ -63,9 +63,12 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     keystore.write_text(json.dumps(Account.encrypt(KEY, PASS, iterations=2)))
     valset = root / "valset.json"
     valset.write_text('{"not": "a valset"}')
+    passfile = root / "pass.txt"
+    passfile.write_text(PASS + "\n")
     return Fixture(home, {"home": str(home), "dead": str(dead), "deadhome": str(deadhome), "badtoml": str(badtoml),
                           "badword": str(badword), "keystore": str(keystore), "valset": str(valset),
-                          "root": str(root), "typo": TYPO, "good": GOOD, "eth": ETH})
+                          "root": str(root), "typo": TYPO, "good": GOOD, "eth": ETH,
+                          "passfile": str(passfile)})
 
 
 def init_with(n: int, account: str) -> tuple[str, ...]:
@@ -192,6 +195,21 @@ BRIDGE_CASES: list[tuple[str, tuple[str, ...], str]] = [
      "cannot reach the node's RPC"),
     ("status deposit bad nonce", ("status", "deposit", "three", "--node", "127.0.0.1:{dead}"),
      "NONCE 'three': give a deposit's event nonce"),
+    # relay: the node first, with bounded retries
+    ("relay node unreachable", ("relay", "--once", "--retries", "0", "--node", "127.0.0.1:{dead}", "--l1-rpc",
+                                "http://127.0.0.1:{dead}", "--keystore", "{keystore}", "--passphrase-file",
+                                "{passfile}"),
+     "reading /bridge/state from the node: cannot reach the node's RPC at http://127.0.0.1:{dead}"),
+    ("relay passphrase file missing", ("relay", "--once", "--node", "127.0.0.1:{dead}", "--l1-rpc",
+                                       "http://127.0.0.1:{dead}", "--keystore", "{keystore}", "--passphrase-file",
+                                       "{root}/none.txt"), "cannot read passphrase file {root}/none.txt"),
+    ("relay no key", ("relay", "--once", "--retries", "0", "--node", "127.0.0.1:{dead}", "--l1-rpc",
+                      "http://127.0.0.1:{dead}"), "no key: pass --keystore FILE or set $BRIDGE_PRIVATE_KEY"),
+    ("relay bad interval", ("relay", "--interval", "fast", "--l1-rpc", "http://127.0.0.1:{dead}"),
+     "--interval 'fast': write a duration like 1s, 500ms or 2m"),
+    ("relay bad token price", ("relay", "--token-price", "0x12=5", "--l1-rpc", "http://127.0.0.1:{dead}"),
+     "--token-price '0x12=5': '0x12' is not a token address"),
+    ("relay without --l1-rpc", ("relay", "--once"), "Missing option '--l1-rpc'"),
 ]
 
 
