@@ -85,17 +85,27 @@ def parse_coin(text: str, what: str) -> Coin:
     try:
         coin = Coin.parse(text)
     except InvalidInput as exc:
+        lower = _lower_denom(text)
+        if lower is not None:
+            raise ConfigError(f"{what} {text!r}: write the token address in lowercase: {lower}") from None
         raise ConfigError(f"{what} {text!r}: {exc.message}") from None
     return coin
+
+
+def _lower_denom(text: str) -> str | None:
+    """The coin with its denom in lowercase, when only the case of a bridged denom's hex is wrong."""
+    try:
+        coin = Coin.parse(text.lower())
+    except InvalidInput:
+        return None
+    return str(coin) if token_of(coin.denom) is not None else None
 
 
 def bridged_denom(denom: str, what: str, state: BridgeState, known: dict[str, str]) -> str:
     """`denom` when it is a bridged denom this chain has (l1/eth or l1/0x<token, lowercase hex>)."""
     if token_of(denom) is None:
         hint = ""
-        if denom.lower() != denom and token_of(denom.lower()) is not None:
-            hint = f" (write the token address in lowercase: {denom.lower()})"
-        elif denom.startswith("l1/"):
+        if denom.startswith("l1/"):
             hint = " (a bridged denom is l1/eth or l1/0x + the token's 40 hex digits, lowercase)"
         raise ConfigError(f"{what}: {denom!r} is not a bridged denom: only l1/eth and l1/0x<token> go back to "
                           f"L1{hint}")

@@ -114,7 +114,8 @@ def _final_text(lk: WithdrawalLook) -> str:
 @l1_endpoint_options
 @click.option("--no-wait", is_flag=True, help="return once the tx is in a block (status \"queued\", with its id)")
 @click.option("--timeout", "timeout_text", default="1h", show_default=True, metavar="D",
-              help="how long to follow it (90s, 10m, 1h); then a line says how to resume")
+              help="how long to follow it once its tx is in a block (90s, 10m, 1h); then a line says how to "
+              "resume")
 @client_command
 def withdraw_cmd(
     coin: str,
@@ -167,7 +168,8 @@ def withdraw_cmd(
     sent: list[str] = []
     wid: int | None = None
     try:
-        digest, out = signer.send(msg, tx_fee_coin, passphrase_file, min(timeout, 120.0), on_sent=sent.append)
+        # the id is known once the tx is in a block: wait for that at least 30 s, whatever --timeout says
+        digest, out = signer.send(msg, tx_fee_coin, passphrase_file, max(timeout, 30.0), on_sent=sent.append)
         wid = withdrawal_id_of(out.events)
         if wid is None:
             raise ConfigError(f"tx {digest} was included at height {out.height} but carries no "
