@@ -139,9 +139,12 @@ def set_daily_limit_cmd(token: str, limit: str, l1_rpc: str | None, contract: st
 
     TOKEN: eth, an ERC-20 address, or its denom l1/0x<token>. LIMIT: like `bridge deposit`'s AMOUNT (base units
     when digits only; `100eth`, `2.5` or `2.5SYMBOL` in whole units), or 0 / none / unlimited for no limit."""
+    address = _token(token)
+    if limit.strip().lower() not in UNLIMITED and not limit.strip()[:1].isdigit() and limit.strip()[:1] != ".":
+        raise ConfigError(f"LIMIT {limit!r}: an amount (base units, or whole units like 100eth or 2.5), or 0 / none "
+                          "/ unlimited")
     bridge, account = _connect(l1_rpc, contract, bridge_config, l1_key, keystore, passphrase_file,
                                "set-daily-limit")
-    address = _token(token)
     asset = read_asset(bridge.client, address)
     value = _limit(limit, asset)
     previous = bridge.daily_limit(address)
