@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -98,6 +99,21 @@ class MempoolFull(InvalidInput):
 
     codespace = "mempool"
     code = 2
+
+
+class NodeBehind(InvalidInput):
+    """CheckTx while this node is catching up (see `Application.behind`): its check-state is an old
+    block's, so neither an acceptance nor a "sequence mismatch" would mean anything. Nothing was checked
+    or recorded; send the same tx again shortly, or through another node."""
+
+    codespace = "mempool"
+    code = 3
+
+
+# A node that has not taken part in deciding its last block (no PrepareProposal / ProcessProposal for
+# that height: block sync, a restart, consensus catch-up) and whose last block's header time is more
+# than this far behind its own clock refuses new txs with NodeBehind (`sidechain start` turns it on).
+BEHIND_AFTER_NS = 3 * 10**9
 
 
 class MempoolGauge:
@@ -270,6 +286,7 @@ class Application:
             self.sig_cache = txflow.SignatureCache(self._chain_id)
         self._check_state = CacheKV(committed)
         _height, time_ns = last_block(committed)
+        self._last_block_time_ns = time_ns
         self._check_env = TxEnv(next_block_env(self._chain_id, self._last_height + 1, time_ns), self._rules)
         self.mempool.reset()  # CometBFT now rechecks what is left; each recheck that passes counts again
         if self.modules.vote_extender is not None:
@@ -283,11 +300,36 @@ class Application:
         self.mempool.max_txs = max_txs
         self.mempool.max_bytes = max_bytes
 
+    # Catching-up detection (CheckTx only, never consensus): see `behind`.
+    behind_after_ns = 0  # 0: never refuse (the default in process); `sidechain start` sets BEHIND_AFTER_NS
+    clock = staticmethod(time.time_ns)  # the local wall clock (tests replace it)
+    _proposal_height = 0  # the last height this process saw in PrepareProposal / ProcessProposal
+    _last_block_time_ns = 0  # header time of the last committed block
+
+    def behind(self) -> NodeBehind | None:
+        """The refusal for new txs while this node is catching up, or None.
+
+        Live: consensus asked this process about the last committed height or the next one (it took
+        part in deciding its last block, so its check-state is as fresh as any validator's). A node
+        that is not live (block sync after a restart or an outage, state sync, consensus catch-up, a
+        full node that went straight to commit) is still taken as current while its last block's
+        header time (BFT time) is within `behind_after_ns` of the local clock."""
+        if not self.behind_after_ns or self._proposal_height >= self._last_height:
+            return None
+        lag = self.clock() - self._last_block_time_ns
+        if lag <= self.behind_after_ns:
+            return None
+        return NodeBehind(f"this node is catching up (its last block, {self._last_height}, is {lag / 1e9:.1f}s "
+                          "old): retry the same tx shortly or through another node")
+
     def check_tx(self, tx: bytes, recheck: bool) -> b.TxResult:
         if self._check_state is None or self._check_env is None:
             return failed_result(ChainNotReady("the chain has not committed its first block yet; retry shortly"))
         if recheck:
             return self._recheck(tx)
+        behind = self.behind()
+        if behind is not None:
+            return failed_result(behind)
         full = self.mempool.full(len(tx))
         if full is not None:
             return failed_result(full)
@@ -324,6 +366,7 @@ class Application:
     def _proposal_env(self, env: b.BlockEnv) -> tuple[CacheKV, TxEnv]:
         if env.height != self._last_height + 1:
             raise ConsensusFailure(f"proposal for height {env.height} while at height {self._last_height}")
+        self._proposal_height = env.height  # in consensus at this height: see `behind`
         base: KVReader = self.store if self._genesis_staged else self.store.committed()
         return CacheKV(base), TxEnv(env, self._chain_rules())
 
