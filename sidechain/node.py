@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bridge.module.observe import NO_OBSERVER
 from sidechain import blocks as b
-from sidechain.app import Application, ApplicationAPI
+from sidechain.app import BEHIND_AFTER_NS, Application, ApplicationAPI
 from sidechain.cometbft import find_cometbft, read_mempool_limits
 from sidechain.config import AppConfig, NodeHome, load_config
 from sidechain.errors import SidechainError
@@ -140,6 +140,7 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
     l1_watcher = _bridge_watcher(cfg, metrics)
     app = Application(home.app_data, tree=cfg.store_tree, observer=l1_watcher or NO_OBSERVER)
     app.set_mempool_limits(*read_mempool_limits(home))  # refuse "mempool full" before CometBFT would drop a tx
+    app.behind_after_ns = BEHIND_AFTER_NS  # refuse new txs while catching up (Application.behind)
 
     def close_app() -> None:
         if l1_watcher is not None:
