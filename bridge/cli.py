@@ -677,4 +677,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m bridge.cli`: run the module as imported (bridge.cli), on whose groups the commands of
+    # bridge/withdraw_cli.py and bridge/guardian_cli.py register themselves, not this __main__ copy
+    from bridge.cli import main as imported_main
+
+    sys.exit(imported_main())
