@@ -514,23 +514,23 @@ class Relayer:
     # -- one round ---------------------------------------------------------------------------------------
 
     def run_round(self) -> RoundSummary:
-        """Read both sides, send what is ready. RoundFailed when the node or L1 cannot be read."""
+        """Read both sides, send what is ready. RoundFailed when the node or L1 cannot be read (after the
+        retries), or answers what the round cannot go on from (no bridge, another chain, a malformed
+        /bridge/state or list); a bad entry of a list only skips that entry."""
         summary = RoundSummary()
         try:
-            self._round(summary)
+            try:
+                self._round(summary)
+            except RoundFailed:
+                raise
+            except BridgeError as exc:
+                raise RoundFailed(str(exc)) from None
         except RoundFailed as exc:
             message = str(exc)
             if self.report_failures and (not self.dedupe or message != self._last_error):
                 self._report(Event("error", f"round failed: {message}", {"error": message}))
             self._last_error = message
             raise
-        except UnexpectedAnswer as exc:
-            message = str(exc)
-            if not self.dedupe or message != self._last_error:
-                self._report(Event("error", f"round stopped on a bad answer: {message}", {"error": message}))
-            self._last_error = message
-            summary.failed += 1
-            return summary
         if self._last_error is not None and self.dedupe:
             self._report(Event("recovered", "node and L1 answer again"))
         self._last_error = None
@@ -900,6 +900,8 @@ def run(relayer: Relayer, *, once: bool, interval: float, sleep: Callable[[float
                 relayer.report(Event("round", _summary_text(last), last.to_json()))
         except RoundFailed:
             pass  # reported by run_round; the next round retries
+        except Exception as exc:  # noqa: BLE001 - a long-running relayer reports a bug and goes on
+            relayer.report(Event("error", f"internal error: {type(exc).__name__}: {exc}", {"error": str(exc)}))
         done += 1
         if rounds is None or done < rounds:
             sleep(interval)

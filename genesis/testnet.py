@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 from bridge.devnet import DevL1, process_alive
 from genesis import l1 as l1net
+from genesis import testnet_relayer
 from genesis.errors import GenesisToolError, TestnetError
 from genesis.home import NodePorts
 from genesis.network import MANIFEST, MARKER, Network, NodeInfo, build_network
@@ -274,7 +275,9 @@ class Processes:
         return sorted(targets)
 
     def kill_all(self) -> None:
-        """SIGKILL every node and its cometbft, and stop the network's dev L1 if it runs (test teardown)."""
+        """SIGKILL every node and its cometbft, and stop the network's dev L1 and relayer if they run (test
+        teardown)."""
+        testnet_relayer.stop(self.net.root, timeout=2.0)
         geth = l1net.find_dev_l1(self.net.root)
         if geth is not None:
             geth.stop(timeout=2.0)
@@ -558,6 +561,7 @@ def up(
             )
             if len(running) < len(net.nodes):
                 out.write("some nodes are down: make testnet-stop, then make testnet, restarts them all\n")
+            _start_relayer(net, out)
             return 0
         if len(net.nodes) != n_validators or net.nodes[0].ports.rpc != base_port:
             raise TestnetError(
@@ -624,8 +628,17 @@ def up(
     elapsed = time.monotonic() - t0
     what = "first block" if fresh else f"block {start_height + 1}"
     out.write(f"testnet up: all {len(net.nodes)} validators committed {what} {elapsed:.1f}s after start\n")
+    _start_relayer(net, out)
     _print_summary(net, out)
     return 0
+
+
+def _start_relayer(net: Network, out: TextIO) -> None:
+    """The network's relayer (genesis.testnet_relayer); a failure to start it is reported, the network stays up."""
+    try:
+        testnet_relayer.start(net, out)
+    except GenesisToolError as e:
+        out.write(f"warning: the relayer did not start: {e}\n")
 
 
 # Every testnet node takes a state-sync snapshot every this many heights and keeps two, so that a
@@ -677,6 +690,7 @@ def status(root: Path, out: TextIO) -> int:
             f"{'yes' if sync['catching_up'] else 'no'}\n"
         )
     _print_l1_status(net, up_nodes, out)
+    testnet_relayer.write_status(root, out)
     if not up_nodes:
         out.write("not running: start it with make testnet\n")
         return 0
@@ -752,12 +766,14 @@ def stop(root: Path, out: TextIO) -> int:
     if net is None:
         out.write(f"no testnet in {_rel(root)}: nothing to stop\n")
         return 0
+    relayer_stopped = testnet_relayer.stop(root)
     stopped = Processes(net).stop()
     l1_stopped = _stop_dev_l1(root)
-    if not stopped and not l1_stopped:
+    if not stopped and not l1_stopped and not relayer_stopped:
         out.write("testnet is not running: nothing to stop\n")
     else:
-        what = f"{len(stopped)} node(s)" + (" and the dev L1 (geth)" if l1_stopped else "")
+        what = f"{len(stopped)} node(s)" + (", the relayer" if relayer_stopped else "") + (
+            " and the dev L1 (geth)" if l1_stopped else "")
         out.write(
             f"stopped {what}; data kept in {_rel(root)} (make testnet restarts, "
             "make testnet-clean deletes)\n"
@@ -791,6 +807,8 @@ def clean(root: Path, out: TextIO) -> int:
     if not (root / MARKER).exists() and not (root / MANIFEST).exists():
         raise TestnetError(f"{root} was not made by this tool; not deleting it")
     net = _load(root)
+    if testnet_relayer.stop(root):
+        out.write("stopped the relayer\n")
     if net is not None:
         stopped = Processes(net).stop()
         if stopped:

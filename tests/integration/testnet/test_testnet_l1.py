@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from bridge.l1 import BridgeContract, L1Client
 from bridge.operations import deploy
 from bridge.protocol import Valset
 from genesis import l1 as l1net
+from genesis import testnet_relayer
 from genesis.network import Network
 from genesis.testnet import Processes, _children
 from tests.support.bridge_l1.l1 import GethDevNode
@@ -128,10 +130,26 @@ def test_up_with_a_dev_l1_status_stop_restart_clean(root: Path) -> None:
     assert "observed_l1_height " in bridge_line and "lag " in bridge_line, bridge_line
     assert "agree: at height" in st.stdout
 
+    # One relayer for the network (genesis.testnet_relayer): its funded TEST ONLY key (0600), its log, its status.
+    relayer_pid = testnet_relayer.relayer_pid(root)
+    if l1net.bridge_module_enabled():
+        assert relayer_pid is not None and "relayer started (pid" in up.stdout, up.stdout
+        keystore = testnet_relayer.RelayerPaths(root).keystore
+        assert keystore.stat().st_mode & 0o777 == 0o600
+        assert client.balance("0x" + json.loads(keystore.read_text())["address"]) > 0
+        assert f"relayer: running (pid {relayer_pid})" in st.stdout, st.stdout
+        log = testnet_relayer.RelayerPaths(root).log
+        deadline = time.monotonic() + 60  # its first round, once Python and the keystore have loaded
+        while "relaying for bridge" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "relaying for bridge" in log.read_text(), log.read_text()
+
     node_pids = [p for i in range(4) if (p := Processes(Network.load(root)).pid(i)) is not None]
     node_pids += [c for p in node_pids for c in _children(p)]
     stop = run_testnet(root, "stop")
-    assert stop.returncode == 0 and "stopped 4 node(s) and the dev L1 (geth)" in stop.stdout, stop.stdout
+    stopped = "stopped 4 node(s), the relayer and the dev L1 (geth)" if relayer_pid else "stopped 4 node(s) and the dev"
+    assert stop.returncode == 0 and stopped in stop.stdout, stop.stdout
+    assert relayer_pid is None or (not alive(relayer_pid, root) and testnet_relayer.relayer_pid(root) is None)
     assert dev_l1_of(root) is None and not geth_alive(geth.pid, root)
     assert node_pids and not any(alive(p, root) for p in node_pids)
     down = run_testnet(root, "status")
@@ -141,6 +159,7 @@ def test_up_with_a_dev_l1_status_stop_restart_clean(root: Path) -> None:
     re = run_testnet(root, "up", "-n", "4", "--base-port", str(base))
     assert re.returncode == 0, re.stderr + re.stdout
     assert "restarting the dev L1 (geth --dev)" in re.stdout
+    assert relayer_pid is None or "relayer started (pid" in re.stdout, re.stdout
     assert BridgeContract(L1Client.connect(rpc, 1337), info["contract"]).event_nonce() == 1
     assert client.w3.eth.block_number > head
 
@@ -148,6 +167,7 @@ def test_up_with_a_dev_l1_status_stop_restart_clean(root: Path) -> None:
     assert geth is not None
     clean = run_testnet(root, "clean")
     assert clean.returncode == 0 and "stopped the dev L1 (geth)" in clean.stdout and not root.exists()
+    assert relayer_pid is None or "stopped the relayer" in clean.stdout, clean.stdout
     assert not geth_alive(geth.pid, root)
 
 

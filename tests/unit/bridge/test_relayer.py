@@ -458,3 +458,24 @@ def test_relay_once_unreachable_l1_is_one_line_and_exit_1(world: World, node: Fa
     out, err = capsys.readouterr()
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("error: connecting to L1: cannot reach the L1 RPC"), err
+
+
+def test_a_node_without_a_bridge_or_a_malformed_list_fails_the_round_in_one_line(world: World,
+                                                                                 node: FakeRelayNode) -> None:
+    node.enabled = False
+    r, rec = relayer(world, node)
+    with pytest.raises(RoundFailed, match="the bridge is not enabled"):
+        r.run_round()
+    node.enabled = True
+    node.batches[1] = {"nonce": 1, "status": "pending", "timeout_l1_block": 5}
+    original = node._query
+
+    def broken(path: str, height: int, prove: bool) -> dict[str, Any]:
+        if path == "/bridge/batches/pending":
+            return node._json(["not", "an", "object"], node.height)
+        return original(path, height, prove)
+
+    node._query = broken  # type: ignore[method-assign]
+    with pytest.raises(RoundFailed, match="/bridge/batches/pending"):
+        r.run_round()
+    assert [e.event for e in rec.events].count("error") == 2
