@@ -14,8 +14,10 @@ engine's ceiling with the same consensus config), and drives it for `--duration`
   connection, its txs in sequence order, the next one only after the previous was accepted;
 * "mempool full" (CometBFT's own refusal or the app's `mempool` code) is retried with the same bytes
   after a short pause; a sequence mismatch is resolved by the account's sequence (the tx was already
-  committed: skip ahead; an earlier one was lost: send it again); a connection that fails moves to the
-  next node and sends the pending tx again. Any other refusal is a failed tx.
+  committed: skip ahead; an earlier one was lost: send it again); a connection that fails, or a node
+  that answers "catching up" (the app's mempool code 3) or has lost its app, moves to the next node and
+  sends the pending tx again; a connection off its first node goes back to it after 2 s (a restarted
+  node gets load while it catches up). Any other refusal is a failed tx.
 
 Measured: committed tx/s over the steady window (blocks whose header time is between 5 s after the
 start and the end of sending, from block header times), failed txs (refused for good, or committed
@@ -51,11 +53,15 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from sidechain.app import NodeBehind
+
 REPO = Path(__file__).resolve().parents[2]
 CHAIN_ID = "bench-net"
 FUND = "1000000000000stake"
 WARMUP_S = 5.0
 FULL_RETRY_S = 0.05
+HOME_RETRY_S = 2.0  # a connection that moved off its first node tries it again after this long
+BEHIND_CODE = NodeBehind.code  # codespace "mempool": the node is catching up, send elsewhere / later
 
 
 # --- networks ----------------------------------------------------------------------------------------
@@ -277,16 +283,24 @@ class WorkerResult:
     cache_hits: int = 0  # "tx already exists in cache": already in the mempool (or committed)
     resent_lost: int = 0  # sequence said an earlier tx was lost: sent again
     skipped_committed: int = 0
+    away_retries: int = 0  # "catching up" (or the node's app gone): sent again through another node
     reconnects: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     exhausted: int = 0  # accounts that ran out of pre-signed txs
     samples: list[tuple[str, float]] = field(default_factory=list)  # (tx hash hex, wall time sent)
     accepted_hashes: list[bytes] = field(default_factory=list)
+    # (tx hash, account, sequence, node index, wall time) of every code-0 answer: where a lost tx went
+    accepted_at: list[tuple[bytes, int, int, int, float]] = field(default_factory=list)
     sign_seconds: float = 0.0
+    # the last answers per account (wall time, node, sequence, kind, detail): the story of a lost tx
+    history: dict[int, list[tuple[float, int, int, str, str]]] = field(default_factory=dict)
 
 
-def presign(kind: str, accounts: list[int], per_account: int, total: int, fee: str) -> dict[int, list[bytes]]:
+def presign(kind: str, accounts: list[int], per_account: int, total: int, fee: str,
+            only: dict[int, list[int]] | None = None) -> dict[int, list[bytes]]:
+    """Every account's txs, sequences 0 .. per_account - 1 (or only the sequences `only` lists: the
+    same bytes again, ed25519 signatures being deterministic)."""
     out: dict[int, list[bytes]] = {}
     if kind == "kvstore":
         for a in accounts:
@@ -305,7 +319,8 @@ def presign(kind: str, accounts: list[int], per_account: int, total: int, fee: s
         sender = address_of_pubkey(bytes(sk.verify_key))
         recipient = address_of_pubkey(bytes(SigningKey(account_seed((a + 1) % total)).verify_key))
         msg = MsgSend(sender, recipient, amount).to_proto()
-        out[a] = [build_signed_tx(sk, CHAIN_ID, [msg], s, fee_coin) for s in range(per_account)]
+        seqs = range(per_account) if only is None else only.get(a, [])
+        out[a] = [build_signed_tx(sk, CHAIN_ID, [msg], s, fee_coin) for s in seqs]
     return out
 
 
@@ -340,7 +355,8 @@ async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 
 
 def _classify(body: bytes) -> tuple[str, str]:
-    """("ok" | "full" | "cache" | "seq" | "fail", detail)."""
+    """("ok" | "full" | "cache" | "seq" | "away" | "fail", detail). "away": this node cannot take the tx
+    now (it is catching up, or its app is gone): send the same tx through another node."""
     doc = json.loads(body)
     err = doc.get("error")
     if err:
@@ -349,12 +365,16 @@ def _classify(body: bytes) -> tuple[str, str]:
             return "full", text
         if "already exists in cache" in text:
             return "cache", text
+        if "appConn" in text:  # CometBFT lost its app (the node is going down): the tx's fate is unknown
+            return "away", text
         return "fail", text
     res = doc["result"]
     code = int(res.get("code", 0))
     if code == 0:
         return "ok", ""
     logtext = res.get("log", "")
+    if res.get("codespace") == "mempool" and code == BEHIND_CODE:
+        return "away", logtext
     if res.get("codespace") == "mempool" or (res.get("codespace") == "app" and code == 2):
         return "full", logtext
     if "sequence mismatch" in logtext:
@@ -365,6 +385,7 @@ def _classify(body: bytes) -> tuple[str, str]:
 async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end: float, res: WorkerResult,
                       sample_every: int) -> None:
     node = first
+    left_home = 0.0  # when this connection moved off its first node (it goes back after HOME_RETRY_S)
     ready: deque[_Account] = deque(accts)
     delayed: list[tuple[float, int, _Account]] = []
     reader = writer = None
@@ -384,12 +405,19 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
         if acct.pos >= len(acct.txs):
             res.exhausted += 1
             continue
+        if node != first and now - left_home >= HOME_RETRY_S:
+            if writer is not None:
+                writer.close()
+                reader = writer = None
+            node = first  # back to the first node (e.g. restarted): it may refuse as catching up
         if writer is None:
             host, port = urls[node].rsplit("//", 1)[1].split(":")
             try:
                 reader, writer = await asyncio.open_connection(host, int(port))
             except OSError:
                 res.reconnects += 1
+                if node == first:
+                    left_home = time.time()
                 node = (node + 1) % len(urls)
                 ready.appendleft(acct)
                 await asyncio.sleep(0.2)
@@ -404,21 +432,39 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
             res.reconnects += 1
             writer.close()
             reader = writer = None
+            if node == first:
+                left_home = time.time()
             node = (node + 1) % len(urls)
             ready.appendleft(acct)
             continue
         kind, detail = _classify(body)
+        hist = res.history.setdefault(acct.idx, [])
+        hist.append((sent, node, acct.pos, kind, detail[:90]))
+        if len(hist) > 40:
+            del hist[:10]
         if kind in ("ok", "cache"):
             if kind == "cache":
                 res.cache_hits += 1
             res.accepted += 1
             digest = hashlib.sha256(tx).digest()
             res.accepted_hashes.append(digest)
+            res.accepted_at.append((digest, acct.idx, acct.pos, node, sent))
             n_sent += 1
             if n_sent % sample_every == 0:
                 res.samples.append((digest.hex(), sent))
             acct.pos += 1
             ready.append(acct)
+        elif kind == "away":
+            # Catching up (the app's NodeBehind) or its app gone: nothing was recorded; same tx, next node.
+            res.away_retries += 1
+            writer.close()
+            reader = writer = None
+            if node == first:
+                left_home = time.time()
+            node = (node + 1) % len(urls)
+            ready.appendleft(acct)
+            if len(urls) == 1:
+                await asyncio.sleep(FULL_RETRY_S)
         elif kind == "full":
             res.full_retries += 1
             heapq.heappush(delayed, (time.time() + FULL_RETRY_S, id(acct), acct))
@@ -623,6 +669,7 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         start_node(net, i)
     ctx = mp.get_context("fork")
     workers: list[Any] = []
+    settled: dict[str, Any] = {}
     try:
         wait_ready(net)
         urls = net.urls()
@@ -675,15 +722,10 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         for s in spies:
             s.wait(cfg.profile + 60)
         # Drain: every accepted tx should now make it into a block.
-        drain_deadline = time.time() + 90
-        while time.time() < drain_deadline:
-            try:
-                pending = sum(int(rpc_get(u, "num_unconfirmed_txs", 5)["n_txs"]) for u in urls)
-            except (OSError, RuntimeError):
-                pending = -1
-            if pending == 0:
-                break
-            time.sleep(0.5)
+        _drain(urls)
+        if cfg.kill_restart and len(net.homes) > 1:
+            settled = settle(net, cfg, results, h_start, t_start, log)
+            _drain(urls)
         h_final = height(urls[0]) + 1
         deadline = time.time() + 60
         while time.time() < deadline and min(_safe_height(u) for u in urls) < h_final:
@@ -697,6 +739,7 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
                 p.kill()
         stop_net(net)
     out = summarize(cfg, results, blocks, watcher.seen, t_start, t_end, h_end_send, hashes_agree, events, root)
+    out.update(settled)
     lo, hi = int(cpu_t0 * 1e9), int(cpu_t1 * 1e9)
     txs_meanwhile = sum(blk["txs"] for blk in blocks if lo <= blk["time_ns"] <= hi)
     for k in ("app", "cometbft"):  # (with a node killed and restarted: its first life's CPU is missing)
@@ -708,6 +751,61 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         out["profile_seconds"] = cfg.profile
         out["profile_txs"] = sum(blk["txs"] for blk in blocks if lo <= blk["time_ns"] <= hi)
     return out
+
+
+def settle(net: Net, cfg: RunConfig, results: list[WorkerResult], h_start: int, t_start: float,
+           log: Any) -> dict[str, Any]:
+    """What a client does for a tx a node accepted and then lost (kill-restart runs only: a killed node's
+    mempool is gone with it): txs answered code 0 and in no block once the mempools are empty are sent
+    again, the same bytes, each account's in sequence order, through node 0 (never killed). Returns where
+    they had been accepted (`lost_where_before_settle`) and how many were sent again."""
+    urls = net.urls()
+    committed = {hsh for blk in scan_blocks(urls[0], h_start + 1, height(urls[0]), with_results=False)
+                 for hsh in blk["hashes"]}
+    where = _lost_breakdown(results, {h: 0 for h in committed}, t_start)
+    missing: dict[int, set[int]] = {}
+    for r in results:
+        for hsh, acct, seq, _node, _t in r.accepted_at:
+            if hsh not in committed:
+                missing.setdefault(acct, set()).add(seq)
+    if not missing:
+        return {"lost_before_settle": 0, "resent_at_end": 0, "lost_where_before_settle": where}
+    only = {a: sorted(q) for a, q in missing.items()}
+    txs = presign(cfg.app, sorted(only), 0, cfg.accounts, "1stake", only=only)
+    print(f"[{cfg.name}] {sum(map(len, only.values()))} accepted txs of {len(only)} accounts are in no block: "
+          "sending them again through node 0", file=log, flush=True)
+    sent = 0
+    deadline = time.time() + 120
+    for a, seqs in only.items():
+        for seq, tx in zip(seqs, txs[a], strict=True):
+            while time.time() < deadline:
+                try:
+                    body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": rpc_get(
+                        urls[0], "broadcast_tx_sync?tx=0x" + tx.hex(), 10)}).encode()
+                except RuntimeError as e:
+                    body = json.dumps({"error": {"message": str(e)}}).encode()
+                kind, detail = _classify(body)
+                if kind in ("full", "away"):
+                    time.sleep(0.1)
+                    continue
+                if kind == "seq" and int(detail.split("expected ")[1].split(",")[0]) > seq:
+                    break  # committed meanwhile
+                sent += kind in ("ok", "cache")
+                break
+    return {"lost_before_settle": sum(map(len, only.values())), "resent_at_end": sent,
+            "lost_where_before_settle": where}
+
+
+def _drain(urls: list[str], timeout: float = 90.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            pending = sum(int(rpc_get(u, "num_unconfirmed_txs", 5)["n_txs"]) for u in urls)
+        except (OSError, RuntimeError):
+            pending = -1
+        if pending == 0:
+            return
+        time.sleep(0.5)
 
 
 def _safe_height(url: str) -> int:
@@ -726,6 +824,7 @@ def summarize(cfg: RunConfig, results: list[WorkerResult], blocks: list[dict[str
         for hsh in blk["hashes"]:
             committed.setdefault(hsh, blk["height"])
     lost = sum(1 for r in results for hsh in set(r.accepted_hashes) if hsh not in committed)
+    lost_where = _lost_breakdown(results, committed, t_start)
     failed_in_block = sum(blk["failed"] for blk in blocks)
     refused = sum(r.failed for r in results)
     resent = sum(r.resent_lost for r in results)
@@ -760,12 +859,13 @@ def summarize(cfg: RunConfig, results: list[WorkerResult], blocks: list[dict[str
         "full_retries": sum(r.full_retries for r in results),
         "cache_hits": sum(r.cache_hits for r in results), "resent_lost": sum(r.resent_lost for r in results),
         "skipped_committed": sum(r.skipped_committed for r in results),
+        "away_retries": sum(r.away_retries for r in results),
         "reconnects": sum(r.reconnects for r in results), "exhausted_accounts": sum(r.exhausted for r in results),
         # A tx answered code 0 and then found missing by its account's sequence was lost by the node,
         # even though the generator sent it again; only a killed node may lose its mempool.
         "failed": refused + failed_in_block + lost + (0 if cfg.kill_restart else resent),
         "failed_refused": refused, "failed_in_block": failed_in_block,
-        "lost": lost, "failures": [f for r in results for f in r.failures][:10],
+        "lost": lost, "lost_where": lost_where, "failures": [f for r in results for f in r.failures][:10],
         "latency_samples": len(lat), "latency_p50_s": round(pct(lat, 0.5), 3),
         "latency_p99_s": round(pct(lat, 0.99), 3),
         "sign_seconds": round(max(r.sign_seconds for r in results), 1),
@@ -779,6 +879,37 @@ def summarize(cfg: RunConfig, results: list[WorkerResult], blocks: list[dict[str
         "dir": str(root),
     }
     return out
+
+
+def _lost_breakdown(results: list[WorkerResult], committed: dict[bytes, int], t_start: float) -> dict[str, Any]:
+    """Where the txs answered code 0 and never committed were accepted: by node, by second of the run, and
+    whether a later sequence of the same account was committed (the account moved on without them)."""
+    last_committed: dict[int, int] = {}
+    for r in results:
+        for hsh, acct, seq, _node, _t in r.accepted_at:
+            if hsh in committed:
+                last_committed[acct] = max(last_committed.get(acct, -1), seq)
+    by_node: dict[int, int] = {}
+    by_second: dict[int, int] = {}
+    overtaken = 0
+    seen: set[bytes] = set()
+    for r in results:
+        for hsh, acct, seq, node, t in r.accepted_at:
+            if hsh in committed or hsh in seen:
+                continue
+            seen.add(hsh)
+            by_node[node] = by_node.get(node, 0) + 1
+            by_second[int(t - t_start)] = by_second.get(int(t - t_start), 0) + 1
+            overtaken += last_committed.get(acct, -1) > seq
+    examples = []
+    lost_accts = sorted({acct for r in results for hsh, acct, *_ in r.accepted_at if hsh not in committed})
+    for acct in lost_accts[:3]:
+        for r in results:
+            if acct in r.history:
+                examples.append({"account": acct, "last_committed_seq": last_committed.get(acct, -1),
+                                 "answers": [(round(t - t_start, 2), n, q, k, d) for t, n, q, k, d in r.history[acct]]})
+    return {"examples": examples, "by_node": {str(k): v for k, v in sorted(by_node.items())},
+            "by_second": {str(k): v for k, v in sorted(by_second.items())}, "overtaken": overtaken}
 
 
 RUNS = {
