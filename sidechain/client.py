@@ -21,6 +21,10 @@ from sidechain.store.proof import ProofOp, verify
 POLL_SECONDS = 0.05
 HEIGHT_CHECK_SECONDS = 0.25
 REBROADCAST_AFTER_BLOCKS = 3
+RETRY_SECONDS = 0.5
+# CheckTx refusals that say "not now" rather than "never": (codespace, code) of the app's NodeBehind
+# (the node is catching up), MempoolFull and ChainNotReady (sidechain/app.py).
+RETRYABLE_REFUSALS = frozenset({("mempool", 3), ("mempool", 2), ("app", 2)})
 
 
 class ClientError(SidechainError):
@@ -199,6 +203,27 @@ class NodeClient:
 
     def broadcast_sync(self, tx: bytes) -> dict[str, Any]:
         return dict(self.rpc("broadcast_tx_sync", tx=base64.b64encode(tx).decode()))
+
+    def broadcast_when_ready(self, build: Callable[[], tuple[bytes, int]], timeout: float,
+                             note: Callable[[str], None] | None = None) -> tuple[bytes, int, dict[str, Any]]:
+        """Broadcast the tx `build()` signs (-> raw bytes, sequence). While the node refuses it as "not
+        now" (catching up, mempool full, no block yet: RETRYABLE_REFUSALS), wait and build it again (the
+        sequence it read may have been stale) until `timeout`; `note` is told once. -> (raw, sequence,
+        the last answer)."""
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            raw, sequence = build()
+            res = self.broadcast_sync(raw)
+            if int(res.get("code", 0)) == 0 or (res.get("codespace", ""), int(res["code"])) not in RETRYABLE_REFUSALS:
+                return raw, sequence, res
+            if time.monotonic() + RETRY_SECONDS > deadline:
+                return raw, sequence, res
+            if note is not None and not told:
+                note(f"the node cannot take the tx yet ({res.get('log') or 'code ' + str(res['code'])}); "
+                     f"retrying for up to {timeout:.0f}s")
+                told = True
+            time.sleep(RETRY_SECONDS)
 
     def find_tx(self, tx_hash: str) -> TxOutcome | None:
         try:

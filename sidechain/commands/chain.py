@@ -72,14 +72,19 @@ def send(from_key: str, to: str, amount: str, fee: str, memo: str, sequence: int
     cc.check_denoms(coins, f"AMOUNT {amount}")
     fee_coin = cc.fee_coin(fee)
     client = cc.client
-    if sequence is None:
-        sequence = int(client.account(Address(sender).to_bech32(prefix))["sequence"])
+    given_sequence = sequence
     passphrase = read_secret(passphrase_file, PASSPHRASE_ENV, f"passphrase of {from_key!r}")
     key = kr.Keyring(home).signing_key(from_key, passphrase)
-    raw = build_signed_tx(key, chain_id, [MsgSend(sender, recipient, coins).to_proto()], sequence,
-                          fee_coin, memo=memo, timeout_height=timeout_height)
+
+    def signed() -> tuple[bytes, int]:  # again after a "not now" refusal: the node's sequence may have moved
+        seq = given_sequence
+        if seq is None:
+            seq = int(client.account(Address(sender).to_bech32(prefix))["sequence"])
+        return build_signed_tx(key, chain_id, [MsgSend(sender, recipient, coins).to_proto()], seq,
+                               fee_coin, memo=memo, timeout_height=timeout_height), seq
+
+    raw, sequence, res = client.broadcast_when_ready(signed, wait_timeout, cc.note)
     digest = tx_hash(raw).hex().upper()
-    res = client.broadcast_sync(raw)
     if int(res.get("code", 0)) != 0:
         raise cc.fail(f"rejected: {res.get('log') or 'code ' + str(res.get('code'))}", int(res["code"]),
                       res.get("codespace", ""))

@@ -77,12 +77,15 @@ def broadcast(cc: ClientContext, from_key: str, name: str, payload: Any, fee: st
     fee_coin = _fee(cc, fee)
     chain_id = cc.chain_id()
     signer = _signer(cc, from_key)
-    sequence = int(cc.client.account(Address(signer).to_bech32(cc.prefix()))["sequence"])
     passphrase = read_secret(passphrase_file, PASSPHRASE_ENV, f"passphrase of {from_key!r}")
     key = kr.Keyring(home).signing_key(from_key, passphrase)
-    raw = build_signed_tx(key, chain_id, [module_msg(name, payload)], sequence, fee_coin)
+
+    def signed() -> tuple[bytes, int]:  # again after a "not now" refusal: the node's sequence may have moved
+        seq = int(cc.client.account(Address(signer).to_bech32(cc.prefix()))["sequence"])
+        return build_signed_tx(key, chain_id, [module_msg(name, payload)], seq, fee_coin), seq
+
+    raw, sequence, res = cc.client.broadcast_when_ready(signed, wait_timeout, cc.note)
     digest = tx_hash(raw).hex().upper()
-    res = cc.client.broadcast_sync(raw)
     if int(res.get("code", 0)) != 0:
         raise cc.fail(f"rejected: {res.get('log') or 'code ' + str(res.get('code'))}", int(res["code"]),
                       res.get("codespace", ""))
