@@ -45,7 +45,7 @@ from bridge.module.observe import NOTHING_OBSERVED, ChainProgress, Observed
 log = logging.getLogger("bridge.watcher")
 
 FINALITY_MODES = ("confirmations", "finalized")
-WATCHED_EVENTS = ("Deposit", "ValsetUpdated", "BatchExecuted")
+WATCHED_EVENTS = ("Deposit", "ValsetUpdated", "BatchExecuted", "WithdrawalDeferred")
 DEFAULT_MAX_CACHED = 4096
 DEFAULT_REQUEST_TIMEOUT = 5.0
 BACKOFF_MIN = 0.5
@@ -300,7 +300,7 @@ class Watcher:
             "address": self._contract.address,
             "topics": [["0x" + t.hex() for t in self._topics]],
         })
-        events = sorted((e for e in map(self._decode, logs) if e is not None), key=lambda e: e.nonce)
+        events = sorted(self._decode_all(logs), key=lambda e: e.nonce)
         stop_at = self._merge(epoch, events, to)
         if stop_at is not None:  # the cache is full: read again from that block once the chain applies
             self._cursor = stop_at
@@ -450,10 +450,37 @@ class Watcher:
 
     # -- decoding --------------------------------------------------------------------------------------
 
+    def _decode_all(self, logs: Any) -> list[L1Event]:
+        """The contract's events in `logs`; each BatchExecuted carries the WithdrawalDeferred logs of
+        its own transaction and batch (emitted before it, in payout order), which have no event nonce
+        of their own."""
+        entries = sorted((e for e in logs if not e.get("removed")),
+                         key=lambda e: (int(e["blockNumber"]), int(e.get("logIndex") or 0)))
+        deferred: dict[tuple[bytes, int], list[tuple[bytes, int]]] = {}
+        out = []
+        for entry in entries:
+            topics = entry.get("topics") or []
+            name = self._topics.get(bytes(topics[0])) if topics else None
+            if name == "WithdrawalDeferred":
+                args = self._contract.events[name]().process_log(entry)["args"]
+                key = (bytes(entry["transactionHash"]), int(args["batchNonce"]))
+                deferred.setdefault(key, []).append((_address(args["recipient"]), int(args["amount"])))
+                continue
+            e = self._decode(entry)
+            if e is None:
+                continue
+            if isinstance(e.kind, BatchExecuted):
+                owed = tuple(deferred.get((e.l1_tx, e.kind.batch_nonce), ()))
+                if owed:
+                    e = L1Event(e.nonce, e.l1_block, e.l1_tx, BatchExecuted(e.kind.batch_nonce, e.kind.withdrawals,
+                                                                            owed))
+            out.append(e)
+        return out
+
     def _decode(self, entry: Any) -> L1Event | None:
         topics = entry.get("topics") or []
         name = self._topics.get(bytes(topics[0])) if topics else None
-        if name is None or entry.get("removed"):
+        if name is None or name == "WithdrawalDeferred" or entry.get("removed"):
             return None
         args = self._contract.events[name]().process_log(entry)["args"]
         kind: EventKind

@@ -56,6 +56,12 @@ class AppConfig:
     bridge_finality: str = "confirmations"
     bridge_poll_interval: str = DEFAULT_POLL_INTERVAL
     bridge_max_block_range: int = DEFAULT_MAX_BLOCK_RANGE
+    # The validator's bridge key (secp256k1), with which ExtendVote signs valsets and batches: a file
+    # relative to the home (or absolute), either {"address", "private_key"} readable by the owner only
+    # (mode 0600, as `sidechain init` writes it) or an Ethereum keystore (v3), whose passphrase comes
+    # from key_passphrase_file, else $SIDECHAIN_BRIDGE_PASSPHRASE, else a prompt at start. "" signs nothing.
+    bridge_key_file: str = "config/bridge_key.json"
+    bridge_key_passphrase_file: str = ""
 
     @property
     def bridge_poll_seconds(self) -> float:
@@ -115,13 +121,18 @@ class AppConfig:
         )
         bridge = {"bridge": {"l1_rpc": self.bridge_l1_rpc, "finality": self.bridge_finality,
                              "poll_interval": self.bridge_poll_interval,
-                             "max_block_range": self.bridge_max_block_range}}
+                             "max_block_range": self.bridge_max_block_range,
+                             "key_file": self.bridge_key_file,
+                             "key_passphrase_file": self.bridge_key_passphrase_file}}
         bridge_comment = (
             "\n# The bridge's L1 watcher, run by validators only: l1_rpc is the L1 JSON-RPC URL (http or https);\n"
             '# "" runs no watcher (non-validators, or a chain without an L1 bridge). finality: "confirmations"\n'
             "# (head minus the chain's l1_confirmations, for an L1 without finality such as geth --dev) or\n"
             '# "finalized" (the L1 `finalized` block). poll_interval: "500ms", "1s", "1m"; max_block_range:\n'
             "# L1 blocks per eth_getLogs request (lower it if your RPC provider limits log queries).\n"
+            "# key_file: the validator's bridge key, which signs valsets and batches in its votes: the plain\n"
+            "# file `sidechain init` writes (mode 0600) or an Ethereum keystore; its passphrase from\n"
+            '# key_passphrase_file, else $SIDECHAIN_BRIDGE_PASSPHRASE, else a prompt at start. "" signs nothing.\n'
         )
         return header + tomli_w.dumps(doc) + bridge_comment + tomli_w.dumps(bridge)
 
@@ -151,6 +162,8 @@ def load_config(path: Path) -> AppConfig:
             bridge_finality=_str(raw.get("bridge", {}), "bridge.finality", "confirmations"),
             bridge_poll_interval=_str(raw.get("bridge", {}), "bridge.poll_interval", DEFAULT_POLL_INTERVAL),
             bridge_max_block_range=_int(raw.get("bridge", {}), "max_block_range", DEFAULT_MAX_BLOCK_RANGE),
+            bridge_key_file=_str(raw.get("bridge", {}), "bridge.key_file", "config/bridge_key.json"),
+            bridge_key_passphrase_file=_str(raw.get("bridge", {}), "bridge.key_passphrase_file", ""),
         )
     except (TypeError, ValueError, AttributeError) as e:
         raise ConfigError(f"{path}: {e}") from None

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bridge.module.observe import NO_OBSERVER
+from bridge.module.sigs import SECP256K1_N, KeySigner
 from sidechain import blocks as b
 from sidechain.app import BEHIND_AFTER_NS, Application, ApplicationAPI
 from sidechain.cometbft import find_cometbft, read_mempool_limits
-from sidechain.config import AppConfig, NodeHome, load_config
+from sidechain.config import AppConfig, ConfigError, NodeHome, load_config
 from sidechain.errors import SidechainError
 from sidechain.metrics import AppMetrics
 
@@ -138,7 +139,13 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
 
     metrics = AppMetrics() if cfg.metrics_enabled else None
     l1_watcher = _bridge_watcher(cfg, metrics)
-    app = Application(home.app_data, tree=cfg.store_tree, observer=l1_watcher or NO_OBSERVER)
+    try:
+        signer = load_bridge_signer(cfg, home.root)
+    except ConfigError as e:
+        if l1_watcher is not None:
+            l1_watcher.stop(timeout=2.0)
+        return _Outcome(1, e.message)
+    app = Application(home.app_data, tree=cfg.store_tree, observer=l1_watcher or NO_OBSERVER, signer=signer)
     app.set_mempool_limits(*read_mempool_limits(home))  # refuse "mempool full" before CometBFT would drop a tx
     app.behind_after_ns = BEHIND_AFTER_NS  # refuse new txs while catching up (Application.behind)
 
@@ -199,6 +206,8 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
     if l1_watcher is not None:
         l1_watcher.start()
         print(f"bridge watcher: {l1_watcher.describe()}", file=console, flush=True)
+    if signer is not None:
+        print(f"bridge signer: 0x{signer.address.hex()} (app.toml [bridge] key_file)", file=console, flush=True)
 
     proc: asyncio.subprocess.Process | None = None
     comet_log: Path = home.logs / "cometbft.log"
@@ -246,6 +255,53 @@ def _bridge_metrics(app: Application, metrics: AppMetrics, l1_watcher: Watcher |
     res = app.query(b.QueryRequest(path="/bridge/state", data=b"", height=0, prove=False))
     if res.code == 0:
         metrics.bridge_state(json.loads(res.value), l1_watcher.observed().final_height if l1_watcher else None)
+
+
+BRIDGE_PASSPHRASE_ENV = "SIDECHAIN_BRIDGE_PASSPHRASE"
+
+
+def load_bridge_signer(cfg: AppConfig, home: Path, *, interactive: bool | None = None) -> KeySigner | None:
+    """The bridge key app.toml names (`[bridge] key_file`), or None when it names none or the file does
+    not exist (a node that is no validator). A plain key file must be readable by its owner only; a
+    keystore is decrypted with its passphrase. ConfigError, naming the file and never its content."""
+    if not cfg.bridge_key_file:
+        return None
+    path = Path(cfg.bridge_key_file)
+    path = path if path.is_absolute() else home / path
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ConfigError(f"cannot read the bridge key {path}: {e.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(f"the bridge key {path} is not JSON") from None
+    if isinstance(data, dict) and "crypto" in data:
+        from bridge.errors import KeystoreError
+        from bridge.keys import load_account
+
+        phrase = Path(cfg.bridge_key_passphrase_file) if cfg.bridge_key_passphrase_file else None
+        if phrase is not None and not phrase.is_absolute():
+            phrase = home / phrase
+        try:
+            account = load_account(path, passphrase_file=phrase, passphrase_env=BRIDGE_PASSPHRASE_ENV,
+                                   interactive=interactive)
+        except KeystoreError as e:
+            raise ConfigError(f"bridge key: {e}") from None
+        return KeySigner(bytes(account.key))
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"the bridge key {path} is readable by others (mode {mode:o}): chmod 600 it, or "
+                          "use an Ethereum keystore")
+    try:
+        key = bytes.fromhex(str(data["private_key"]).removeprefix("0x"))
+        if len(key) != 32 or not 0 < int.from_bytes(key, "big") < SECP256K1_N:
+            raise ValueError("not a secp256k1 private key")
+        return KeySigner(key)
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"the bridge key {path} holds no valid private_key (32 bytes, hex)") from None
 
 
 def _bridge_watcher(cfg: AppConfig, metrics: AppMetrics | None) -> Watcher | None:

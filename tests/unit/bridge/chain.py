@@ -79,19 +79,24 @@ class BridgeChain:
     bridge_params: dict[str, object] | None = None
     # Each validator signs pending valsets and batches with its bridge key (None: that one signs nothing).
     signing: bool = True
+    # The valset the contract was deployed with (default: equal powers over every validator), and stake
+    # each operator holds beyond its self-delegation (to pay fees of its own txs).
+    l1_valset: dict[str, object] | None = None
+    operator_extra: int = 0
     signers: list[KeySigner | None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = [validator_keys(i) for i in range(len(self.powers))]
         self.observers = [FixedObserver() for _ in self.powers]
         self.signers = [KeySigner(k.bridge_key) if self.signing else None for k in self.keys]
-        state = genesis_json([(k.operator, [Coin("stake", Amount(p * POWER_REDUCTION))])
+        state = genesis_json([(k.operator, [Coin("stake", Amount(p * POWER_REDUCTION + self.operator_extra))])
                               for k, p in zip(self.keys, self.powers, strict=True)]
                              + [(a, [Coin("stake", Amount(10**12))]) for a in self.accounts])
         state["staking"] = {"validators": [create_entry(k, CHAIN_ID, self_delegation=p * POWER_REDUCTION)
                                            for k, p in zip(self.keys, self.powers, strict=True)]}
         if self.bridge:
-            section = bridge_section(self.keys)
+            section = bridge_section(self.keys) if self.l1_valset is None else bridge_section(
+                self.keys, valset=self.l1_valset)
             if self.bridge_params:
                 section["params"] = {**section["params"], **self.bridge_params}  # type: ignore[dict-item]
             state["bridge"] = section
@@ -129,12 +134,26 @@ class BridgeChain:
     def sign(self, i: int, ext: bytes, height: int, round_: int = 0) -> bytes:
         return self.keys[i].consensus_key.sign(vote_extension_sign_bytes(ext, height, round_, CHAIN_ID)).signature
 
+    def members(self, height: int) -> dict[bytes, int]:
+        """The validator set in force at `height` by consensus address, as the app's staking keeps it
+        (it follows delegations, unbondings and jailing), with each member's power."""
+        source = self.app.modules.validator_source
+        assert source is not None
+        found = source.consensus_members(self.app.store.committed(), height)
+        if found is None:  # before the first Commit: InitChain's state
+            found = source.consensus_members(self.app.store, height)
+        assert found is not None, f"no validator set for height {height}"
+        return {a: m.power for a, m in found.items()}
+
     def commit_info(self, height: int, exts: Sequence[bytes], voters: Sequence[int] | None = None,
                     round_: int = 0) -> b.ExtendedCommitInfo:
         who = range(len(self.powers)) if voters is None else voters
+        members = self.members(height)
         votes = []
         for i, k in enumerate(self.keys):
-            v = b.Validator(k.consensus_address, self.powers[i])
+            if k.consensus_address not in members:
+                continue
+            v = b.Validator(k.consensus_address, members[k.consensus_address])
             if i in who:
                 sig = self.sign(i, exts[i], height, round_)
                 votes.append(b.ExtendedVoteInfo(v, b.BLOCK_ID_FLAG_COMMIT, exts[i], sig))
@@ -163,7 +182,10 @@ class BridgeChain:
             block = self.tamper(block)
         assert self.process(block), "the proposal was rejected"
         exts = self.extensions(h, block)
+        voting = self.members(h)  # known on the state of h - 1 (staking decides two heights ahead)
         for i, ext in enumerate(exts):
+            if self.keys[i].consensus_address not in voting:
+                continue
             assert self.app.verify_vote_extension(b.VerifyVoteExtensionRequest(
                 hash=h.to_bytes(32, "big"), validator_address=self.keys[i].consensus_address, height=h,
                 vote_extension=ext)), f"validator {i}'s extension was refused"

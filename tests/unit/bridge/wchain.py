@@ -60,11 +60,12 @@ class WChain:
     l1_head: int = DEPLOYED_AT
     next_event_nonce: int = 2  # event 1: the constructor's ValsetUpdated
     sent: dict[bytes, int] = field(default_factory=dict)  # txs in the block being built, per account
+    chain_kw: dict[str, object] = field(default_factory=dict)  # more BridgeChain fields
 
     def __post_init__(self) -> None:
         self.users = [user_key(i) for i in range(self.n_users)]
         self.chain = BridgeChain(list(self.powers), bridge=self.bridge, accounts=[addr(k) for k in self.users],
-                                 bridge_params=self.params or None)
+                                 bridge_params=self.params or None, **self.chain_kw)  # type: ignore[arg-type]
 
     # -- L1 ---------------------------------------------------------------------------------------
 
