@@ -11,7 +11,8 @@ The steps a withdrawal goes through (BRIDGE.md section 5, steps 4 to 6, and sect
          refunded (the batch timed out on L1: amount + fee minted back to the sender)
 
 With an L1 connection the payout is confirmed on L1 itself, from the receipt of the tx that emitted the batch's
-`BatchExecuted`: a `WithdrawalDeferred` log of that batch for this recipient and amount means deferred. Without
+`BatchExecuted`: its `WithdrawalDeferred` logs of that batch, matched to the batch's entries in order (the
+contract's payout order, the chain's rule), say which payouts were deferred. Without
 one, the sidechain's record says it (once the chain has applied the BatchExecuted event).
 """
 
@@ -327,9 +328,16 @@ def find_l1_payout(
     events = bridge.events(receipt)
     if not any(e.name == "BatchExecuted" and int(e.args["batchNonce"]) == b.nonce for e in events):
         raise UnexpectedAnswer(f"L1 tx {tx} holds no BatchExecuted of batch {b.nonce}")
-    deferred = [e for e in events if e.name == "WithdrawalDeferred" and int(e.args["batchNonce"]) == b.nonce
-                and checksum(e.args["recipient"]) == w.recipient and int(e.args["amount"]) == w.amount]
-    return L1Payout(HexBytes(receipt["transactionHash"]).to_0x_hex(), int(receipt["blockNumber"]), bool(deferred))
+    logs = [(checksum(e.args["recipient"]), int(e.args["amount"])) for e in events
+            if e.name == "WithdrawalDeferred" and int(e.args["batchNonce"]) == b.nonce]
+    # the contract pays in the batch's order and logs each failed payout in that order: the logs match the
+    # entries in one pass (what is left is the relayer's fee payment), the rule the chain applies too
+    deferred, i = False, 0
+    for entry in b.withdrawals:
+        if i < len(logs) and logs[i] == (entry.recipient, entry.amount) and entry.amount > 0:
+            deferred = deferred or entry.id == w.id
+            i += 1
+    return L1Payout(HexBytes(receipt["transactionHash"]).to_0x_hex(), int(receipt["blockNumber"]), deferred)
 
 
 def look(chain: BridgeChain, wid: int, bridge: BridgeContract | None = None) -> WithdrawalLook:

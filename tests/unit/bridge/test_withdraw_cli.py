@@ -537,3 +537,22 @@ def test_status_shows_paused_and_daily_limits(capsys: pytest.CaptureFixture[str]
     assert l1["paused"] is True and l1["daily_limits"] == {"l1/eth": str(3 * ONE_ETH), tst(world): "0"}
     code, out, _ = run(capsys, "status", "--node", URL, *L1)
     assert f"contract PAUSED; daily limits: {tst(world)} unlimited, l1/eth {3 * ONE_ETH}" in out
+
+
+def test_one_payout_of_a_batch_deferred_the_other_paid(capsys: pytest.CaptureFixture[str], world: World,
+                                                       keys: tuple[Path, str, str], node: FakeWithdrawalNode) -> None:
+    """The receipt's WithdrawalDeferred logs are matched to the batch's entries in order: only the reverting
+    recipient's payout is deferred."""
+    refuser = world.deploy("RevertingRecipient")
+    to = fresh_address(50)
+    node.batch_interval = 1000
+    for recipient in (refuser.address, to):
+        code, _, err = run(capsys, *withdraw(keys, f"{ONE_ETH}l1/eth", recipient, "--no-wait"))
+        assert code == 0, err
+    node.batch_interval = 0
+    outcome = {}
+    for wid in (1, 2):
+        code, out, err = run(capsys, "status", "withdrawal", str(wid), "--wait", "--node", URL, *L1, "-o", "json")
+        outcome[wid] = (code, json.loads(out)["status"], json.loads(out)["batch_nonce"])
+    assert outcome == {1: (3, "deferred", 1), 2: (0, "paid", 1)}
+    assert world.l1.client.balance(to) == ONE_ETH and world.bridge.deferred(ETH_TOKEN, refuser.address) == ONE_ETH
