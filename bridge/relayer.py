@@ -84,6 +84,7 @@ from sidechain.client import ClientError
 
 SECONDS_PER_DAY = 86400
 GAS_HEADROOM_NUM, GAS_HEADROOM_DEN, GAS_HEADROOM_EXTRA = 6, 5, 10_000  # gas limit = estimate x 1.2 + 10,000
+MAX_TX_GAS = 2**24  # EIP-7825 (Osaka): the most gas one L1 transaction may use
 # Reverts that mean another relayer (or an earlier run of this one) got there first.
 RACE_ERRORS = frozenset({"BatchAlreadyExecuted", "ValsetNonceNotIncreasing", "ValsetCheckpointMismatch"})
 
@@ -746,6 +747,12 @@ class Relayer:
             return
         except BridgeError as exc:
             summary.failed += 1
+            if "gas required exceeds" in str(exc):
+                self.emit("failed", f"batch {cb.nonce} ({len(cb.withdrawals)} withdrawals) needs more gas than an L1 "
+                                    f"transaction may use ({exc}): it cannot execute, and the chain refunds it at "
+                                    f"its timeout L1 block {cb.timeout_l1_block}", key, "too_much_gas", kind="batch",
+                          nonce=cb.nonce, reason="too_much_gas", error=str(exc))
+                return
             self.emit("failed", f"batch {cb.nonce}: gas estimate failed: {exc}", key, "estimate", kind="batch",
                       nonce=cb.nonce, error=str(exc))
             return
@@ -865,8 +872,9 @@ class Relayer:
 
 
 def _with_headroom(gas: int) -> int:
-    """The gas limit sent: state may move between the estimate and inclusion."""
-    return gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + GAS_HEADROOM_EXTRA
+    """The gas limit sent: state may move between the estimate and inclusion; never above what one L1
+    transaction may use (EIP-7825), which the estimate itself is within."""
+    return min(gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + GAS_HEADROOM_EXTRA, max(gas, MAX_TX_GAS))
 
 
 # -- running it --------------------------------------------------------------------------------------------

@@ -479,3 +479,10 @@ def test_a_node_without_a_bridge_or_a_malformed_list_fails_the_round_in_one_line
     with pytest.raises(RoundFailed, match="/bridge/batches/pending"):
         r.run_round()
     assert [e.event for e in rec.events].count("error") == 2
+
+
+def test_the_gas_limit_has_headroom_within_the_transaction_gas_cap() -> None:
+    from bridge.relayer import MAX_TX_GAS, _with_headroom
+
+    assert _with_headroom(100_000) == 130_000
+    assert _with_headroom(14_000_000) == MAX_TX_GAS == 2**24  # 1.2 x would exceed what a transaction may use
