@@ -139,7 +139,9 @@ class MsgHandler(Protocol):
     `decode_module_value`). `decode` does every stateless
     check (it raises an InvalidInput); `spends` lists what the signer pays out (only used to
     explain a lack of funds as "have X, need Y"); `check_stateful` only reads; `execute` writes and may
-    still raise, in which case the caller discards its writes.
+    still raise, in which case the caller discards its writes. A handler may also offer
+    `apply_state(state, msg, env) -> None`: exactly `execute`'s writes without building its events,
+    which CheckTx and the proposals use (they throw events away).
     """
 
     name: str

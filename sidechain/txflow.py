@@ -2,10 +2,12 @@
 
     check_stateless(raw, rules, cache)    size, strict decode, signature (chain id bound), messages
     check_stateful(state, tx, env)        the ante step (timeout, fee >= minimum, sequence, fee
-                                          funds), then every message's check and execution; on
-                                          success the tx is applied to `state` (a check-state or a
-                                          proposal branch), so the next tx of the same account is
-                                          checked against it; on failure nothing is written
+                                          funds), then every message's check and execution (with
+                                          the handler's `apply_state` if it has one: the writes of
+                                          `execute` without its events); on success the tx is
+                                          applied to `state` (a check-state or a proposal branch),
+                                          so the next tx of the same account is checked against
+                                          it; on failure nothing is written
     deliver(state, tx, env) -> TxResult   in a block: the ante effects (sequence + fee) always
                                           stand once they pass; the messages run on a branch that
                                           is written only if all of them succeed
@@ -135,7 +137,11 @@ def check_stateful(state: KVStore, tx: DecodedTx, env: TxEnv) -> None:
         for name, msg in tx.msgs:
             handler = registry.handler(name)
             handler.check_stateful(branch, msg, env)
-            handler.execute(branch, msg, env)
+            apply = getattr(handler, "apply_state", None)  # execute without building events, if offered
+            if apply is None:
+                handler.execute(branch, msg, env)
+            else:
+                apply(branch, msg, env)
     except InvalidInput as e:
         better = rules.explain(state, tx, e)
         if better is e:

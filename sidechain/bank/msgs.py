@@ -77,10 +77,14 @@ class SendHandler:
             if have < c.amount:
                 raise InsufficientFunds(f"insufficient funds: have {int(have)}{c.denom}, need {c}")
 
-    def execute(self, state: KVStore, msg: MsgSend, env: TxEnv) -> list[Event]:
+    def apply_state(self, state: KVStore, msg: MsgSend, env: TxEnv) -> None:
+        """execute's writes without its events (CheckTx and proposals throw events away)."""
         for c in msg.amount:
             sub_balance(state, msg.from_address, c.denom, c.amount)
             add_balance(state, msg.to_address, c.denom, c.amount)
+
+    def execute(self, state: KVStore, msg: MsgSend, env: TxEnv) -> list[Event]:
+        self.apply_state(state, msg, env)
         prefix = env.address_prefix
         return [
             Event(
