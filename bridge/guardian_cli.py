@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3.types import TxReceipt
 
-from bridge.cli import _bridge_file, _emit, guardian_group, key_options, l1_endpoint_options, output_option
+from bridge.cli_common import _bridge_file, _emit, key_options, l1_endpoint_options, output_option
 from bridge.deposit import Asset, parse_amount, read_asset
 from bridge.errors import ConfigError, InvalidL1Address
 from bridge.keys import load_account
@@ -82,7 +82,7 @@ def _switch(action: str, pause: bool, l1_rpc: str | None, contract: str | None, 
     _emit(output, payload, f"{state} the bridge {bridge.address}{note}: L1 tx {tx['l1_tx']} in block {tx['l1_block']}")
 
 
-@guardian_group.command("pause", short_help="Pause the bridge on L1 (guardian key): no deposits, batches or claims.")
+@click.command("pause", short_help="Pause the bridge on L1 (guardian key): no deposits, batches or claims.")
 @_guardian_options
 def pause_cmd(l1_rpc: str | None, contract: str | None, bridge_config: Path | None, l1_key: str | None,
               keystore: Path | None, passphrase_file: Path | None, output: str) -> None:
@@ -92,7 +92,7 @@ def pause_cmd(l1_rpc: str | None, contract: str | None, bridge_config: Path | No
     _switch("pause", True, l1_rpc, contract, bridge_config, l1_key, keystore, passphrase_file, output)
 
 
-@guardian_group.command("unpause", short_help="Unpause the bridge on L1 (guardian key).")
+@click.command("unpause", short_help="Unpause the bridge on L1 (guardian key).")
 @_guardian_options
 def unpause_cmd(l1_rpc: str | None, contract: str | None, bridge_config: Path | None, l1_key: str | None,
                 keystore: Path | None, passphrase_file: Path | None, output: str) -> None:
@@ -127,7 +127,7 @@ def _describe_limit(limit: int, asset: Asset) -> str:
     return "unlimited" if limit == 0 else f"{asset.format(limit)} ({limit} base units)"
 
 
-@guardian_group.command("set-daily-limit", short_help="Cap what batches may release per UTC day, per token.")
+@click.command("set-daily-limit", short_help="Cap what batches may release per UTC day, per token.")
 @click.argument("token", metavar="TOKEN")
 @click.argument("limit", metavar="LIMIT")
 @_guardian_options

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from bridge.cli import LiveProgress, _bridge_file, _connect_l1, cli, l1_endpoint_options, status_group
+from bridge.cli_common import LiveProgress, _bridge_file, _connect_l1, l1_endpoint_options
 from bridge.errors import ConfigError, WaitTimeout
 from bridge.l1 import BridgeContract
 from bridge.module.msgs import CancelWithdrawal, Withdraw
@@ -104,7 +104,7 @@ def _final_text(lk: WithdrawalLook) -> str:
     return lk.where()
 
 
-@cli.command("withdraw", short_help="Withdraw bridged coins to an L1 address; follow them until paid on L1.")
+@click.command("withdraw", short_help="Withdraw bridged coins to an L1 address; follow them until paid on L1.")
 @click.argument("coin", metavar="COIN")
 @click.option("--to", "to", required=True, metavar="0xL1ADDRESS", help="the L1 recipient (checked before signing)")
 @click.option("--fee", required=True, metavar="FEE",
@@ -211,7 +211,7 @@ def withdraw_cmd(
     return EXIT_STATUS[lk.status]
 
 
-@cli.command("cancel", short_help="Take back a withdrawal that is still queued (not yet batched).")
+@click.command("cancel", short_help="Take back a withdrawal that is still queued (not yet batched).")
 @click.argument("wid", metavar="ID", type=click.IntRange(min=1))
 @_tx_options
 @click.option("--timeout", "timeout_text", default="60s", show_default=True, metavar="D",
@@ -278,7 +278,7 @@ def _withdrawal_text(lk: WithdrawalLook) -> str:
     return "\n".join(lines)
 
 
-@status_group.command("withdrawal", short_help="A withdrawal by id: where it stands, or follow it (--wait).")
+@click.command("withdrawal", short_help="A withdrawal by id: where it stands, or follow it (--wait).")
 @click.argument("wid", metavar="ID", type=click.IntRange(min=1))
 @click.option("--wait", is_flag=True, help="follow it until it is paid, deferred or refunded")
 @click.option("--timeout", "timeout_text", default="1h", show_default=True, metavar="D", help="how long --wait waits")
@@ -340,7 +340,7 @@ def _batch_text(b: BatchRecord, state: BridgeState, l1: dict[str, Any] | None) -
     return "\n".join(lines)
 
 
-@status_group.command("batch", short_help="A batch by nonce: its withdrawals, signatures, L1 execution.")
+@click.command("batch", short_help="A batch by nonce: its withdrawals, signatures, L1 execution.")
 @click.argument("nonce", metavar="NONCE", type=click.IntRange(min=1))
 @l1_endpoint_options
 @client_command
@@ -391,7 +391,7 @@ def _valset_text(v: ValsetRecord, l1: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
-@status_group.command("valset", short_help="A valset by nonce (or latest): members, signatures, L1 status.")
+@click.command("valset", short_help="A valset by nonce (or latest): members, signatures, L1 status.")
 @click.argument("nonce", metavar="NONCE|latest")
 @l1_endpoint_options
 @client_command
