@@ -1,34 +1,42 @@
-"""A property over random deposits, withdrawals, cancels, batch executions on L1 (only while the
-contract would accept them: before the timeout, once per nonce, and unknown nonces too) and L1 blocks
-passing timeouts, run through the app block by block. At every height, for every bridged denom:
+"""A property over random deposits, withdrawals, cancels, delegations (the validator set and so the
+valsets change), valset updates on L1, batch executions on L1 (only while the contract would accept
+them: signed by the contract's valset, before the timeout, once per nonce; some with a payout
+deferred; and unknown nonces too) and L1 blocks passing timeouts, run through the app block by
+block. At every height, for every bridged denom:
 
     bank supply == bridged supply
     deposits applied == supply + queued + in batches + executed        (amount + fee)
 
-each withdrawal's terminal status (executed, refunded, cancelled) never changes, none is both paid
+each withdrawal's terminal status (executed, deferred, refunded, cancelled) never changes, none is both paid
 on L1 and refunded, and every user's balance is its deposits less what it withdrew and did not get
 back."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bridge.module.events import ZERO_ADDRESS, Deposit
+from bridge.module.events import ZERO_ADDRESS, BatchExecuted, Deposit, ValsetUpdated
+from sidechain.gen.sidechain.staking.v1 import staking_pb2 as spb
+from sidechain.tx import module_msg
+from tests.unit.bridge.chain import POWER_REDUCTION
 from tests.unit.bridge.wchain import TOKEN, WChain, addr, cancel_msg, withdraw_msg
 
 DENOMS = {ZERO_ADDRESS: "l1/eth", TOKEN: "l1/0x" + TOKEN.hex()}
-TIMEOUT = 6
-TERMINAL = ("executed", "refunded", "cancelled")
+TIMEOUT = 10
+TERMINAL = ("executed", "deferred", "refunded", "cancelled")
 
 op = st.one_of(
     st.tuples(st.just("deposit"), st.integers(0, 2), st.sampled_from(sorted(DENOMS)), st.integers(1, 500)),
     st.tuples(st.just("withdraw"), st.integers(0, 2), st.sampled_from(sorted(DENOMS)), st.integers(0, 300),
               st.integers(0, 20)),
     st.tuples(st.just("cancel"), st.integers(0, 2), st.integers(1, 12)),
-    st.tuples(st.just("execute"), st.integers(0, 3)),
+    st.tuples(st.just("execute"), st.integers(0, 3), st.booleans()),
+    st.tuples(st.just("execute-unknown"), st.integers(0, 3)),
+    st.tuples(st.just("delegate"), st.integers(0, 2), st.integers(0, 3), st.integers(1, 8)),
+    st.tuples(st.just("valset"),),
     st.tuples(st.just("advance"), st.integers(1, 4)),
-    st.tuples(st.just("block"),),
+    st.tuples(st.just("blocks"), st.integers(1, 3)),
 )
 
 
@@ -49,7 +57,7 @@ def check(c: WChain, seen: dict[int, str]) -> None:
         if seen.get(wid) in TERMINAL:
             assert status == seen[wid], (wid, seen[wid], status)  # never both paid and refunded
         seen[wid] = status
-        if status in ("queued", "batched", "executed"):
+        if status in ("queued", "batched", "executed", "deferred"):
             key = (_user(c, str(w["sender"])), str(w["denom"]))
             back[key] = back.get(key, 0) + int(w["amount"]) + int(w["fee"])  # type: ignore[call-overload]
         if status == "batched":
@@ -69,11 +77,15 @@ def _user(c: WChain, bech: str) -> int:
     return [bech32_address(addr(k), "side") for k in c.users].index(bech)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=st.lists(op, min_size=4, max_size=14))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(op, min_size=10, max_size=24))
 def test_supply_invariant_and_no_withdrawal_both_paid_and_refunded(ops: list[tuple]) -> None:  # type: ignore[type-arg]
-    c = WChain(params={"max_batch_size": 3, "batch_interval_blocks": 2, "batch_timeout_l1_blocks": TIMEOUT})
+    c = WChain(params={"max_batch_size": 3, "batch_interval_blocks": 1, "batch_timeout_l1_blocks": TIMEOUT})
     c.step()
+    for u in range(c.n_users):  # every user starts with both assets, so withdrawals happen early
+        for token in sorted(DENOMS):
+            c.l1_deposit(addr(c.users[u]), 400, token)
+    c.settle()
     seen: dict[int, str] = {}
     executed_on_l1: set[int] = set()
     for o in ops:
@@ -85,19 +97,40 @@ def test_supply_invariant_and_no_withdrawal_both_paid_and_refunded(ops: list[tup
         elif o[0] == "cancel":
             txs.append(c.tx(o[1], cancel_msg(addr(c.users[o[1]]), o[2])))
         elif o[0] == "execute":
-            # The contract runs a batch once and only below its timeout; nonce 1000+ is one the chain never made.
+            # The contract runs a batch once, only below its timeout and signed by its valset; nonce
+            # 1000+ is one the chain never made. Some executions defer the first payout.
             pending = [p for p in c.pending() if c.l1_head + 1 < int(p["timeout_l1_block"])  # type: ignore[call-overload]
-                       and int(p["nonce"]) not in executed_on_l1]  # type: ignore[call-overload]
-            if o[1] < len(pending):
-                nonce = int(pending[o[1]]["nonce"])  # type: ignore[call-overload]
+                       and int(p["nonce"]) not in executed_on_l1 and p["ready"]]  # type: ignore[call-overload]
+            if pending:
+                p = pending[o[1] % len(pending)]
+                nonce = int(p["nonce"])  # type: ignore[call-overload]
                 executed_on_l1.add(nonce)
-                c.l1_execute(nonce, len(pending[o[1]]["withdrawals"]))  # type: ignore[arg-type]
-            else:
-                c.l1_execute(1000 + o[1])
+                first = p["withdrawals"][0]  # type: ignore[index]
+                owed = ((bytes.fromhex(first["recipient"][2:]), int(first["amount"])),)
+                c._l1(BatchExecuted(nonce, len(p["withdrawals"]),  # type: ignore[arg-type]
+                                    owed if o[2] and int(first["amount"]) else ()))
+                event("a ready batch executed on L1" + (" with a payout deferred" if o[2] else ""))
+        elif o[0] == "execute-unknown":
+            c.l1_execute(1000 + o[1])
+        elif o[0] == "delegate":
+            txs.append(c.tx(o[1], module_msg("staking.MsgDelegate", spb.MsgDelegate(
+                delegator=addr(c.users[o[1]]), validator=c.chain.keys[o[2]].operator,
+                amount=str(o[3] * POWER_REDUCTION)))))
+        elif o[0] == "valset":
+            # The contract takes the newest pending valset the chain has ready (signed by its current one).
+            ready = [v for v in c.query("/bridge/valsets/pending")["valsets"] if v["ready"]]  # type: ignore[attr-defined]
+            if ready:
+                v = ready[-1]
+                c._l1(ValsetUpdated(int(v["nonce"]), tuple(bytes.fromhex(a[2:]) for a in v["validators"]),
+                                    tuple(v["powers"])))
+                event("a new valset run on L1")
         elif o[0] == "advance":
             c.l1_advance(o[1])
         c.step([t for t in txs if c.check(t).code == 0])
         check(c, seen)
+        for _ in range(o[1] - 1 if o[0] == "blocks" else 0):
+            c.step()
+            check(c, seen)
     c.l1_advance(TIMEOUT + 3)  # everything left pending times out
     for _ in range(6):
         c.step()
