@@ -63,7 +63,7 @@ def test_bridge_section_format() -> None:
         "last_event_nonce": 1,
         "valset": {"nonce": 0, "validators": list(valset.validators), "powers": list(valset.powers)},
         "params": {"l1_confirmations": 2, "max_events_per_extension": 32, "max_extension_bytes": 16384,
-                   "batch_timeout_l1_blocks": 40},
+                   "max_batch_size": 50, "batch_timeout_l1_blocks": 40},
     }
     deeper = l1net.bridge_genesis_section(1, CONTRACT, 0, valset, l1_confirmations=12)
     assert deeper["params"] == {**section["params"], "l1_confirmations": 12}  # type: ignore[dict-item]
