@@ -38,7 +38,8 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 
 def output_option(fn: F) -> F:
     return click.option(
-        "--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="output format"
+        "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        help="output format"
     )(fn)
 
 
