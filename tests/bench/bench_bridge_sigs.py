@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -70,6 +71,7 @@ def pending_chain(validators: int, pending: int, max_extension_bytes: int) -> WC
 
 
 def measure(validators: int, pending: int, rounds: int, max_extension_bytes: int = 16384) -> dict[str, Any]:
+    load = [round(x, 2) for x in os.getloadavg()]
     t0 = time.perf_counter()
     c = pending_chain(validators, pending, max_extension_bytes)
     setup_s = time.perf_counter() - t0
@@ -81,7 +83,7 @@ def measure(validators: int, pending: int, rounds: int, max_extension_bytes: int
     idle = chain.extensions(h, block)[0]
     chain.signers = [KeySigner(k.bridge_key) for k in chain.keys]
     out: dict[str, Any] = {"validators": validators, "pending_batches": pending, "max_extension_bytes": limit,
-                           "setup_s": round(setup_s, 1), "idle_extension_bytes": len(idle)}
+                           "setup_s": round(setup_s, 1), "idle_extension_bytes": len(idle), "load_average": load}
 
     # ExtendVote of validator 0 with `pending` digests to sign (nothing is stored: each call signs all again)
     samples, ext = _timed(lambda: _extend_one(c, h, block, 0), max(3, rounds // 4))

@@ -196,6 +196,8 @@ def one_latency(net: Net, i: int) -> dict[str, Any]:
     seen: dict[str, float] = {}
     l1_at: dict[str, int] = {}
     h_at: dict[str, int] = {}
+    relayer = Web3.to_checksum_address(net.tn.bridge.l1_keys[3].address) if net.tn.bridge else None
+    sent_nonce = net.client.w3.eth.get_transaction_count(relayer, "pending") if relayer else 0
     wid = net.send_withdrawals("l1/eth", [(to, 10**15 + i, 1000)])
     t_sent = time.monotonic()
     rec: dict[str, Any] = {}
@@ -219,6 +221,10 @@ def one_latency(net: Net, i: int) -> dict[str, Any]:
             batch = net.query(f"/bridge/batch/{nonce}") or {}
             if batch.get("ready") or batch.get("ready_height"):
                 mark("ready")
+            # the relayer's submitBatch reached geth's pool: its pending nonce moved
+            if "ready" in seen and "submitted" not in seen and relayer is not None and int(
+                    net.client.w3.eth.get_transaction_count(relayer, "pending")) > sent_nonce:
+                mark("submitted")
             if "paid" not in seen and net.bridge.batch_executed(int(nonce)):
                 mark("paid")
             if batch.get("status") == "executed":
@@ -245,6 +251,10 @@ def one_latency(net: Net, i: int) -> dict[str, Any]:
         "included_to_batched_blocks": c - q, "batched_to_ready_blocks": r - c, "included_to_ready_blocks": r - q,
         "included_to_ready_s": seen["ready"] - seen["included"],
         "ready_to_mined_s": t_paid_block - seen["ready"], "ready_to_mined_l1_blocks": paid_block - l1_at["ready"],
+        # of which: the relayer (ready seen here -> its tx in geth's pool), then L1 (pool -> the block)
+        "ready_to_submitted_s": seen.get("submitted", seen["paid"]) - seen["ready"],
+        "submitted_to_mined_s": t_paid_block - seen.get("submitted", seen["paid"]),
+        "submitted_to_mined_l1_blocks": paid_block - l1_at.get("submitted", l1_at["paid"]),
         "mined_to_applied_s": seen["executed"] - t_paid_block, "mined_to_applied_blocks": d - h_at["paid"],
         "gas_used": int(receipt["gasUsed"]),
     }
@@ -254,7 +264,8 @@ def latency(net: Net, n: int) -> dict[str, Any]:
     rows = [one_latency(net, i) for i in range(n)]
     keys = ("total_sidechain_blocks", "total_l1_blocks", "total_s", "included_to_batched_blocks",
             "batched_to_ready_blocks", "included_to_ready_blocks", "included_to_ready_s", "ready_to_mined_s",
-            "ready_to_mined_l1_blocks", "mined_to_applied_s", "mined_to_applied_blocks", "sent_to_included_s")
+            "ready_to_mined_l1_blocks", "ready_to_submitted_s", "submitted_to_mined_s",
+            "submitted_to_mined_l1_blocks", "mined_to_applied_s", "mined_to_applied_blocks", "sent_to_included_s")
     summary = {k: _stats([r[k] for r in rows]) for k in keys}
     goal = [r["included_to_ready_blocks"] <= 3 and r["ready_to_mined_l1_blocks"] <= 1 for r in rows]
     return {"withdrawals": n, "summary": summary, "within_goal_3_blocks_plus_1_l1_block": sum(goal), "rows": rows}
@@ -357,6 +368,7 @@ def measure(interval: int, withdrawals: int, gas_sizes: Sequence[int], erc20: bo
         _start_relayer(net)
         _fund(net, 5 * ETH, 10**6 * 10**18 if erc20 else 0)
         out: dict[str, Any] = {"batch_interval_blocks": interval, "params": params,
+                               "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                                "timeout_commit": timeout_commit or FAST.timeout_commit, "l1_block_time_s": 1,
                                "relayer_interval": RELAYER_INTERVAL}
         h0, t0 = net.height(), time.monotonic()
@@ -383,6 +395,7 @@ def measure(interval: int, withdrawals: int, gas_sizes: Sequence[int], erc20: bo
                     runs.append(r)
         out["gas"] = runs
         out["relayer_events"] = _count(net.relayer_lines())
+        out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         return out
     finally:
         if net is not None:
