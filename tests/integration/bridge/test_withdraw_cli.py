@@ -78,3 +78,34 @@ def test_withdraw_followed_resumed_and_refunded_without_a_relayer(network: TestN
     supply = _json(network, "status", "--supply")
     assert supply["ok"] is True, supply
     assert _json(network, "status", "withdrawal", str(wid), code=4)["chain_status"] == "refunded"
+    # submitted now, with the validators' signatures the chain holds, the batch reverts on L1: its timeout
+    # has passed, so a batch refunded on the sidechain can never also be paid there
+    _submit_refunded_batch_reverts(network, int(final["batch_nonce"]))
+
+
+def _submit_refunded_batch_reverts(network: TestNetwork, nonce: int) -> None:
+    from pathlib import Path
+
+    from bridge.errors import ContractRevertError
+    from bridge.keys import load_account
+    from bridge.l1 import BridgeContract, L1Client
+    from bridge.protocol import Valset
+    from bridge.relayer import ChainBatch, align_signatures
+    from sidechain.client import NodeClient
+
+    assert network.bridge is not None
+    node = NodeClient(network.url(0))
+    raw = node.query(f"/bridge/batch/{nonce}").json()
+    cb = ChainBatch.from_json(raw, "batch")
+    state = node.query("/bridge/state").json()
+    v = state["valset"]
+    valset = Valset.of(int(v["nonce"]), v["validators"], [int(p) for p in v["powers"]])
+    aligned = align_signatures(valset, cb.digest, cb.signatures)
+    assert aligned.enough, "the chain holds the validators' signatures of the refunded batch"
+    key = network.bridge.l1_keys[0]
+    account = load_account(Path(key.keystore), passphrase_file=Path(key.passphrase_file))
+    bridge_contract = BridgeContract(L1Client.connect(network.bridge.l1_rpc), network.bridge.contract)
+    with pytest.raises(ContractRevertError, match="BatchTimedOut"):
+        bridge_contract.submit_batch(valset, aligned.signatures, cb.batch, list(cb.withdrawals), account,
+                                     gas=2_000_000)
+    assert not bridge_contract.batch_executed(nonce)

@@ -83,20 +83,27 @@ class BridgeChain:
     # each operator holds beyond its self-delegation (to pay fees of its own txs).
     l1_valset: dict[str, object] | None = None
     operator_extra: int = 0
+    # Validators that are not in genesis (keys after the genesis ones): their operators are funded with
+    # `spare_funds` stake; once a tx creates them they vote, extend and sign like the others.
+    spare: int = 0
+    spare_funds: int = 10**12
     signers: list[KeySigner | None] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keys = [validator_keys(i) for i in range(len(self.powers))]
-        self.observers = [FixedObserver() for _ in self.powers]
+        self.keys = [validator_keys(i) for i in range(len(self.powers) + self.spare)]
+        self.observers = [FixedObserver() for _ in self.keys]
         self.signers = [KeySigner(k.bridge_key) if self.signing else None for k in self.keys]
         state = genesis_json([(k.operator, [Coin("stake", Amount(p * POWER_REDUCTION + self.operator_extra))])
-                              for k, p in zip(self.keys, self.powers, strict=True)]
+                              for k, p in zip(self.keys, self.powers, strict=False)]
+                             + [(k.operator, [Coin("stake", Amount(self.spare_funds))])
+                                for k in self.keys[len(self.powers):]]
                              + [(a, [Coin("stake", Amount(10**12))]) for a in self.accounts])
         state["staking"] = {"validators": [create_entry(k, CHAIN_ID, self_delegation=p * POWER_REDUCTION)
-                                           for k, p in zip(self.keys, self.powers, strict=True)]}
+                                           for k, p in zip(self.keys, self.powers, strict=False)]}
         if self.bridge:
-            section = bridge_section(self.keys) if self.l1_valset is None else bridge_section(
-                self.keys, valset=self.l1_valset)
+            genesis_keys = self.keys[:len(self.powers)]
+            section = bridge_section(genesis_keys) if self.l1_valset is None else bridge_section(
+                genesis_keys, valset=self.l1_valset)
             if self.bridge_params:
                 section["params"] = {**section["params"], **self.bridge_params}  # type: ignore[dict-item]
             state["bridge"] = section
@@ -122,7 +129,7 @@ class BridgeChain:
         """Each validator's extension at `height`, as its own watcher would make it (the app of
         validator 0 builds each one with that validator's observer)."""
         out = []
-        for i in range(len(self.powers)):
+        for i in range(len(self.keys)):
             saved = self.app.observer, self.app.signer
             self.app.observer, self.app.signer = self.observers[i], self.signers[i]
             try:
@@ -147,7 +154,7 @@ class BridgeChain:
 
     def commit_info(self, height: int, exts: Sequence[bytes], voters: Sequence[int] | None = None,
                     round_: int = 0) -> b.ExtendedCommitInfo:
-        who = range(len(self.powers)) if voters is None else voters
+        who = range(len(self.keys)) if voters is None else voters
         members = self.members(height)
         votes = []
         for i, k in enumerate(self.keys):

@@ -253,6 +253,33 @@ def test_a_validator_leaving_the_set_makes_a_new_valset_that_it_still_signs() ->
     assert "0x" + bridge_address(c, 3).hex() in signers  # it still voted for two heights, and signed
 
 
+def test_a_validator_that_joins_signs_what_is_pending_and_the_next_valset_has_it() -> None:
+    from validators.msgs import CreateValidator
+
+    c = funded(chain_kw={"spare": 1})
+    new = c.chain.keys[4]
+    address, proof = sign_bridge_proof(new.bridge_key, CHAIN_ID, new.operator)
+    create = CreateValidator(new.operator, new.consensus_pubkey, address, proof, "val4", "", 1000, 2000, 100, 1,
+                             10 * POWER_REDUCTION)
+    from sidechain.tx import build_signed_tx
+    from sidechain.types import Amount, Coin
+
+    raw = build_signed_tx(new.operator_key, CHAIN_ID, [module_msg("staking.MsgCreateValidator", create.to_pb())], 0,
+                          Coin("stake", Amount(1)))
+    out = c.step([raw])
+    assert out.tx_results[-1].code == 0, out.tx_results[-1].log
+    created = events_of(out, "bridge_valset_created")
+    assert created and created[0]["validators"] == "5"
+    c.settle(4)
+    v1 = c.query("/bridge/valset/1")
+    assert "0x" + address.hex() in v1["validators"]  # type: ignore[operator]
+    signers = {s["validator"] for s in v1["signatures"]}  # type: ignore[attr-defined]
+    assert "0x" + address.hex() in signers and len(signers) == 5
+    batched(c)
+    c.settle(3)
+    assert "0x" + address.hex() in {s["validator"] for s in c.batch(1)["signatures"]}  # type: ignore[attr-defined]
+
+
 def _bech(a: bytes) -> str:
     from sidechain.types import bech32_address
 
