@@ -71,7 +71,8 @@ TEST_DEPS := install $(BRIDGE_TEST_DEPS)
 test: $(TEST_DEPS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy sidechain abci_app validators genesis bridge
-	$(PYTEST) tests/unit tests/integration $(PYTEST_ARGS)
+	$(PYTEST) -n 2 tests/unit $(PYTEST_ARGS)      # in-process: two workers, one per core
+	$(PYTEST) tests/integration $(PYTEST_ARGS)    # real networks: one at a time
 
 test-unit: $(TEST_DEPS)
 	$(PYTEST) tests/unit $(PYTEST_ARGS)

@@ -7,8 +7,8 @@
 `l1_confirmations` is the depth a watcher waits where L1 has no finality (a dev chain); where L1
 finalizes, watchers read up to its `finalized` block instead (app.toml `[bridge] finality`).
 The extension limits bound what one validator adds to every block (BRIDGE.md section 5): 32 events
-of about 120 bytes take 4 KiB; a signature over a valset or batch digest about 72 bytes, so 128 of
-them take 9 KiB more. A validator with more to sign than fits signs the rest in its next votes.
+of about 120 bytes take 4 KiB; a signature over a valset or batch digest 74 bytes, so 128 of
+them take 9.3 KiB more. A validator with more to sign than fits signs the rest in its next votes.
 
 Withdrawals (BRIDGE.md section 5, steps 5 and 6): a token's queue holds at most `max_queue_per_token`
 withdrawals (MsgWithdraw is refused while it is full); a batch forms when the queue holds

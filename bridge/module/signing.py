@@ -171,6 +171,36 @@ def to_sign(reader: KVReader, address: bytes, skip: frozenset[tuple[int, int]],
     return out
 
 
+class RecoveryCache:
+    """Memo of `recover` (a pure function of digest and signature): VerifyVoteExtension recovers each
+    signature of an on-time vote, and FinalizeBlock step 3 checks the same signatures again a block
+    later; with the memo it recovers only those it has not seen (late votes). A hit returns what the
+    computation would, so the state machine's results do not depend on the memo. Bounded: the oldest
+    half is dropped when it is full."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.limit = limit
+        self._memo: dict[tuple[bytes, bytes], bytes | None] = {}
+
+    def recover(self, digest: bytes, signature: bytes) -> bytes | None:
+        """The address, or None when the signature is malformed or recovers to no key."""
+        key = (digest, signature)
+        if key in self._memo:
+            return self._memo[key]
+        try:
+            found: bytes | None = recover(digest, signature)
+        except MalformedExtension:
+            found = None
+        if len(self._memo) >= self.limit:
+            for old in list(self._memo)[: self.limit // 2]:  # insertion order: the oldest first
+                del self._memo[old]
+        self._memo[key] = found
+        return found
+
+
+RECOVERED = RecoveryCache()
+
+
 def verify_signatures(reader: KVReader, sigs: Sequence[DigestSig], bridge_address: bytes | None, limit: int) -> None:
     """VerifyVoteExtension's rule: each signature is over a subject of `reader` and recovers to the
     validator's registered bridge address. MalformedExtension otherwise."""
@@ -185,7 +215,10 @@ def verify_signatures(reader: KVReader, sigs: Sequence[DigestSig], bridge_addres
         if digest is None:
             raise MalformedExtension(f"a signature over {_name(s.kind)} {s.nonce}, which the chain is not "
                                      "asking validators to sign (unknown, or already done)")
-        if recover(digest, s.signature) != bridge_address:
+        found = RECOVERED.recover(digest, s.signature)
+        if found is None:
+            recover(digest, s.signature)  # malformed, malleable or no key: refused with its reason
+        if found != bridge_address:
             raise MalformedExtension(f"the signature over {_name(s.kind)} {s.nonce} is not by the validator's "
                                      f"bridge address 0x{bridge_address.hex()}")
 
@@ -204,10 +237,7 @@ def store_signatures(state: KVStore, by_validator: Sequence[tuple[bytes, Sequenc
             digest = digest_of[key]
             if digest is None or has_signature(state, s.kind, s.nonce, address):
                 continue
-            try:
-                if recover(digest, s.signature) != address:
-                    continue
-            except MalformedExtension:
+            if RECOVERED.recover(digest, s.signature) != address:
                 continue
             state.set(k.signature_key(s.kind, s.nonce, address), s.signature)
             touched.add(key)
