@@ -271,6 +271,8 @@ def load_bridge_signer(cfg: AppConfig, home: Path, *, interactive: bool | None =
     try:
         text = path.read_text()
     except FileNotFoundError:
+        log.warning("no bridge key at %s (app.toml [bridge] key_file): this node signs no valsets or batches",
+                    path)
         return None
     except OSError as e:
         raise ConfigError(f"cannot read the bridge key {path}: {e.strerror}") from None
