@@ -1025,7 +1025,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     if args.plot is not None:
         plot(runs, args.plot)
-    bad = [r["name"] for r in runs if r["failed"] or not r["app_hashes_agree"]]
+    # Our app must lose nothing; CometBFT's kvstore (the ceiling) has no mempool count and drops txs on
+    # overload after answering code 0 (issue 12), so its failures are reported, not a failed bench.
+    for r in runs:
+        if r["app"] != "sidechain" and r["failed"]:
+            print(f"note: {r['name']} ({r['app']}) lost {r['failed']} txs it had accepted: the engine's own app "
+                  "drops txs when its mempool overflows", file=sys.stderr)
+    bad = [r["name"] for r in runs if (r["app"] == "sidechain" and r["failed"]) or not r["app_hashes_agree"]]
     if bad:
         print(f"runs with failed/lost txs or differing app hashes: {', '.join(bad)}", file=sys.stderr)
         return 1
