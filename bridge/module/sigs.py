@@ -41,10 +41,7 @@ def recover(digest: bytes, signature: bytes) -> bytes:
 
 def sign(private_key: bytes, digest: bytes) -> bytes:
     """65 bytes r || s || v (v 27/28, low s) by a secp256k1 key (the validator's bridge key)."""
-    from eth_keys import keys
-
-    v, r, s = keys.PrivateKey(private_key).sign_msg_hash(digest).vrs
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v + 27,))
+    return KeySigner(private_key).sign(digest)
 
 
 def signed_power(valset: L1Valset, signers: Mapping[bytes, bytes] | set[bytes] | frozenset[bytes]) -> int:
@@ -74,6 +71,8 @@ class KeySigner:
 
     def sign(self, digest: bytes) -> bytes:
         v, r, s = self._key.sign_msg_hash(digest).vrs
+        if s > SECP256K1_N // 2:  # the contract and the chain take only low-s signatures (any backend)
+            s, v = SECP256K1_N - s, v ^ 1
         return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v + 27,))
 
     def __repr__(self) -> str:
