@@ -338,10 +338,13 @@ class BridgeModule:
                           valset_changed: bool, height: int) -> list[Event]:
         """Step 3: the commit's signatures, each checked again, stored by the bridge address of its
         validator in the set of the commit's height; readiness re-judged where it can have changed."""
+        signing = [r for r in reports if r.extension is not None and r.extension.signatures]
+        if not signing and not valset_changed:
+            return []  # most blocks: nothing signed, nothing to judge again
         members = self._validators.bridge_members(state, commit.height) or ()
         bridge_of = {consensus: bridge for consensus, bridge, _ in members}
-        given = [(bridge_of[r.validator], r.extension.signatures) for r in reports
-                 if r.extension is not None and r.extension.signatures and r.validator in bridge_of]
+        given = [(bridge_of[r.validator], r.extension.signatures) for r in signing
+                 if r.extension is not None and r.validator in bridge_of]
         touched = sg.store_signatures(state, given)
         judge = sg.all_subject_keys(state) if valset_changed else sorted(touched)
         events = []
