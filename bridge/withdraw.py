@@ -31,6 +31,7 @@ from bridge.deposit import NoProgress, Progress
 from bridge.errors import ConfigError, InsufficientFundsError, L1ConnectionError, UnexpectedAnswer, WaitTimeout
 from bridge.l1 import BridgeContract
 from bridge.module.events import ZERO_ADDRESS, token_of
+from bridge.module.withdrawals import match_deferred
 from bridge.protocol import POWER_THRESHOLD, checksum
 from bridge.status import (
     BatchRecord,
@@ -328,15 +329,10 @@ def find_l1_payout(
     events = bridge.events(receipt)
     if not any(e.name == "BatchExecuted" and int(e.args["batchNonce"]) == b.nonce for e in events):
         raise UnexpectedAnswer(f"L1 tx {tx} holds no BatchExecuted of batch {b.nonce}")
-    logs = [(checksum(e.args["recipient"]), int(e.args["amount"])) for e in events
+    logs = [(bytes.fromhex(checksum(e.args["recipient"])[2:]), int(e.args["amount"])) for e in events
             if e.name == "WithdrawalDeferred" and int(e.args["batchNonce"]) == b.nonce]
-    # the contract pays in the batch's order and logs each failed payout in that order: the logs match the
-    # entries in one pass (what is left is the relayer's fee payment), the rule the chain applies too
-    deferred, i = False, 0
-    for entry in b.withdrawals:
-        if i < len(logs) and logs[i] == (entry.recipient, entry.amount) and entry.amount > 0:
-            deferred = deferred or entry.id == w.id
-            i += 1
+    entries = [(entry.id, bytes.fromhex(entry.recipient[2:]), entry.amount) for entry in b.withdrawals]
+    deferred = w.id in match_deferred(entries, logs)  # the chain's rule (bridge/module/withdrawals.py)
     return L1Payout(HexBytes(receipt["transactionHash"]).to_0x_hex(), int(receipt["blockNumber"]), deferred)
 
 

@@ -325,14 +325,20 @@ def form_batch(state: KVStore, token: bytes, max_batch_size: int, timeout_l1_blo
 
 
 def deferred_ids(b: BatchRec, deferred: Sequence[tuple[bytes, int]]) -> set[int]:
-    """The withdrawals of `b` that L1 deferred: the contract pays in the batch's order and logs each
-    failed payout in that order, so the logs match the entries in one pass (what is left over is the
-    relayer's fee payment, deferred after the payouts)."""
+    """The withdrawals of `b` that L1 deferred (see `match_deferred`)."""
+    return match_deferred([(e.id, e.recipient, e.amount) for e in b.withdrawals], deferred)
+
+
+def match_deferred(entries: Sequence[tuple[int, bytes, int]], deferred: Sequence[tuple[bytes, int]]) -> set[int]:
+    """The ids among a batch's `(id, recipient, amount)` entries, in the contract's order, that L1
+    deferred: the contract pays in that order and logs each failed payout in that order, so the logs
+    match the entries in one pass (what is left over is the relayer's fee payment, deferred after the
+    payouts). The chain and `bridge withdraw` both apply this rule."""
     out: set[int] = set()
     i = 0
-    for e in b.withdrawals:
-        if i < len(deferred) and deferred[i] == (e.recipient, e.amount) and e.amount > 0:
-            out.add(e.id)
+    for wid, recipient, amount in entries:
+        if i < len(deferred) and deferred[i] == (recipient, amount) and amount > 0:
+            out.add(wid)
             i += 1
     return out
 
