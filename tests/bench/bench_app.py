@@ -23,6 +23,7 @@ from sidechain import blocks as b
 from sidechain.app import Application
 from sidechain.bank import state as bank_state
 from sidechain.bank.msgs import MsgSend
+from sidechain.node import tune_gc
 from sidechain.store import CacheKV
 from sidechain.tx import build_signed_tx
 from sidechain.types import Amount, Coin, address_of_pubkey
@@ -75,8 +76,7 @@ def build_app(data_dir: Path, accounts: int, signers: list[SigningKey]) -> Appli
     # The bulk load above writes up to 1M keys in seconds; let LevelDB finish compacting it so the
     # measured blocks see a settled database (steady state), not the aftermath of the load.
     app.compact_storage()
-    gc.collect()
-    gc.freeze()
+    tune_gc()  # as `sidechain start` does: freeze what is loaded, the node's GC thresholds
     return app
 
 
