@@ -49,26 +49,38 @@ def _int(tag: bytes, n: int) -> bytes:
     return tag + uvarint(n & _U64) if n else b""
 
 
-_ATTRS: dict[EventAttribute, bytes] = {}
+_ATTRS: dict[tuple[str, str, bool], bytes] = {}
 _ATTRS_MAX = 1 << 16
+_TYPES: dict[str, bytes] = {}
 
 
 def _attribute(a: EventAttribute) -> bytes:
-    """The attribute as a length-delimited field 2 of its Event (cached)."""
-    enc = _ATTRS.get(a)
+    """The attribute as a length-delimited field 2 of its Event (cached, by a plain tuple: hashing the
+    frozen dataclass itself runs its generated Python __hash__)."""
+    k = (a.key, a.value, a.index)
+    enc = _ATTRS.get(k)
     if enc is None:
         payload = _string(b"\x0a", a.key) + _string(b"\x12", a.value) + (b"\x18\x01" if a.index else b"")
         enc = b"\x12" + uvarint(len(payload)) + payload
         if len(_ATTRS) >= _ATTRS_MAX:
             _ATTRS.clear()
-        _ATTRS[a] = enc
+        _ATTRS[k] = enc
+    return enc
+
+
+def _type(t: str) -> bytes:
+    enc = _TYPES.get(t)
+    if enc is None:
+        enc = _string(b"\x0a", t)
+        if len(_TYPES) < 4096:  # event types are a small fixed set
+            _TYPES[t] = enc
     return enc
 
 
 def event(e: Event) -> bytes:
     """An Event's payload."""
     attribute = _attribute
-    return _string(b"\x0a", e.type) + b"".join([attribute(a) for a in e.attributes])
+    return _type(e.type) + b"".join([attribute(a) for a in e.attributes])
 
 
 def events(tag: bytes, evs: Iterable[Event]) -> bytes:
@@ -82,6 +94,8 @@ def events(tag: bytes, evs: Iterable[Event]) -> bytes:
 
 def exec_tx_result(r: TxResult) -> bytes:
     """An ExecTxResult's payload (also the layout of ResponseCheckTx for these fields)."""
+    if not (r.code or r.data or r.log or r.gas_wanted or r.gas_used or r.codespace):
+        return events(b"\x3a", r.events)  # a successful tx: its events are all there is
     return b"".join((
         _int(b"\x08", r.code), _bytes(b"\x12", r.data), _string(b"\x1a", r.log),
         _int(b"\x28", r.gas_wanted), _int(b"\x30", r.gas_used), events(b"\x3a", r.events),

@@ -50,3 +50,15 @@ def test_uvarint() -> None:
         signed = n if n < 2**63 else n - 2**64  # int64 on the wire is its uint64 two's complement
         assert wire.uvarint(n) == pb.ExecTxResult(gas_used=signed).SerializeToString()[1:]
     assert wire.uvarint(-1) == wire.uvarint(2**64 - 1)
+
+
+def test_results_with_one_field_set_are_protobufs() -> None:
+    """A successful tx's result (events only: the shortcut path) and results with any one field set."""
+    rng = random.Random(13)
+    evs = tuple(_event(rng) for _ in range(4))
+    one_field = [TxResult(events=evs), TxResult(), TxResult(code=3, events=evs), TxResult(log="x", events=evs),
+                 TxResult(codespace="bank", events=evs), TxResult(data=b"\x01", events=evs),
+                 TxResult(gas_wanted=5, events=evs), TxResult(gas_used=-1, events=evs)]
+    for r in one_field:
+        expected = pb.ResponseFinalizeBlock(tx_results=[pb.ExecTxResult(**_tx_result_fields(r))]).SerializeToString()
+        assert wire.finalize_block((), (r,), b"") == expected
