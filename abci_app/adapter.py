@@ -179,9 +179,10 @@ class Adapter:
             ct = req.check_tx
             try:
                 t0 = time.perf_counter()
-                res = self.app.check_tx(ct.tx, ct.type == _RECHECK)
+                recheck = ct.type == _RECHECK
+                res = self.app.check_tx(ct.tx, recheck)
                 if self.observe is not None:
-                    self.observe(kind, time.perf_counter() - t0, res)
+                    self.observe("recheck_tx" if recheck else kind, time.perf_counter() - t0, res)
             except Exception as e:
                 raise AppFailure(kind, e) from e
             if res.code == 0 and not res.events and not res.data and not res.gas_wanted and not res.log:

@@ -13,7 +13,8 @@ engine's ceiling with the same consensus config), and drives it for `--duration`
   `broadcast_tx_sync`, one request in flight per connection; an account always goes through the same
   connection, its txs in sequence order, the next one only after the previous was accepted;
 * "mempool full" (CometBFT's own refusal or the app's `mempool` code) is retried with the same bytes
-  after a short pause; a sequence mismatch is resolved by the account's sequence (the tx was already
+  after a short pause, and the connection pauses too (50 ms, doubling to 400 ms while the node stays
+  full); a sequence mismatch is resolved by the account's sequence (the tx was already
   committed: skip ahead; an earlier one was lost: send it again); a connection that fails, or a node
   that answers "catching up" (the app's mempool code 3) or has lost its app, moves to the next node and
   sends the pending tx again; a connection off its first node goes back to it after 2 s (a restarted
@@ -60,6 +61,7 @@ CHAIN_ID = "bench-net"
 FUND = "1000000000000stake"
 WARMUP_S = 5.0
 FULL_RETRY_S = 0.05
+FULL_PAUSE_MAX_S = 0.4
 HOME_RETRY_S = 2.0  # a connection that moved off its first node tries it again after this long
 BEHIND_CODE = NodeBehind.code  # codespace "mempool": the node is catching up, send elsewhere / later
 
@@ -89,6 +91,7 @@ class RunConfig:
     flush_throttle: str = "10ms"
     timeout_propose: str = "1s"
     block_max_bytes: int = 0  # 0: the spec's default (4 MiB)
+    comet_set: tuple[str, ...] = ()  # extra config.toml values, "section.key=toml-value" (for measuring settings)
 
 
 def account_seed(i: int) -> bytes:
@@ -111,6 +114,7 @@ class Net:
     rpc_ports: list[int]
     app: str
     procs: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
+    metrics_ports: list[int] = field(default_factory=list)  # the app's Prometheus endpoints
 
     def urls(self) -> list[str]:
         return [f"http://127.0.0.1:{p}" for p in self.rpc_ports]
@@ -151,11 +155,15 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
                                                               "cache_size": str(max(10000, 2 * cfg.mempool_size))})
         text = set_toml_values(text, "rpc", {"max_open_connections": "0"})
         text = set_toml_values(text, "", {"log_level": toml_str("error")})
+        for item in cfg.comet_set:
+            key, _, value = item.partition("=")
+            section, _, name = key.rpartition(".")
+            text = set_toml_values(text, section, {name: value})
         conf.write_text(text)
     if cfg.app == "kvstore":
         _genesis_validators_for_kvstore([n.home for n in net.nodes], [n.power for n in net.nodes])
     return Net(root, [n.home for n in net.nodes], [n.ports.rpc for n in net.nodes], cfg.app,
-               [None] * len(net.nodes))
+               [None] * len(net.nodes), [n.ports.metrics for n in net.nodes])
 
 
 def _genesis_validators_for_kvstore(homes: list[Path], powers: list[int]) -> None:
@@ -239,6 +247,43 @@ def cpu_snapshot(net: Net) -> dict[str, float]:
             app += _cpu_seconds(p.pid)
             comet += sum(_cpu_seconds(c) for c in _children(p.pid))
     return {"app": app, "cometbft": comet}
+
+
+_COUNTED = {  # the app's Prometheus counters -> our names
+    "sidechain_check_tx_total": "check_tx", "sidechain_recheck_tx_total": "recheck_tx",
+    "sidechain_abci_requests_total": "abci",
+}
+
+
+def app_counts(net: Net) -> dict[str, float]:
+    """The app's request counters summed over the running nodes: CheckTx (new) accepted and refused,
+    rechecks, and every ABCI method (e.g. `abci.process_proposal`). {} for kvstore."""
+    import urllib.request
+
+    out: dict[str, float] = {}
+    if net.app == "kvstore":
+        return out
+    for p, port in zip(net.procs, net.metrics_ports, strict=False):
+        if p is None or p.poll() is not None:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            name, _, rest = line.partition("{")
+            if name not in _COUNTED or "}" not in rest:
+                continue
+            labels, _, value = rest.partition("}")
+            label = labels.split('"')[1] if '"' in labels else ""
+            base = _COUNTED[name]
+            if base == "abci":
+                key = f"abci.{label}"
+            else:
+                key = f"{base}.{'ok' if label == '0' else 'refused'}"
+            out[key] = out.get(key, 0.0) + float(value)
+    return out
 
 
 def rpc_get(url: str, path: str, timeout: float = 10.0) -> Any:
@@ -390,6 +435,7 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
     delayed: list[tuple[float, int, _Account]] = []
     reader = writer = None
     n_sent = 0
+    full_pause = 0.0
     while True:
         now = time.time()
         if now >= t_end:
@@ -442,6 +488,8 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
         hist.append((sent, node, acct.pos, kind, detail[:90]))
         if len(hist) > 40:
             del hist[:10]
+        if kind != "full":
+            full_pause = 0.0
         if kind in ("ok", "cache"):
             if kind == "cache":
                 res.cache_hits += 1
@@ -466,8 +514,13 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
             if len(urls) == 1:
                 await asyncio.sleep(FULL_RETRY_S)
         elif kind == "full":
+            # The node is saturated: this connection backs off (doubling while it stays full), as a
+            # well-behaved client does, instead of offering its other accounts' txs at once, which
+            # only burns the CPU the node needs on requests it must refuse.
             res.full_retries += 1
             heapq.heappush(delayed, (time.time() + FULL_RETRY_S, id(acct), acct))
+            full_pause = min(FULL_PAUSE_MAX_S, full_pause * 2) if full_pause else FULL_RETRY_S
+            await asyncio.sleep(full_pause)
         elif kind == "seq":
             expected = int(detail.split("expected ")[1].split(",")[0])
             if expected > acct.pos:
@@ -698,7 +751,7 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         spies: list[subprocess.Popen[bytes]] = []
         prof_window = (0.0, 0.0)
         time.sleep(max(0.0, t_start + WARMUP_S - time.time()))
-        cpu0, cpu_t0 = cpu_snapshot(net), time.time()
+        cpu0, cpu_t0, counts0 = cpu_snapshot(net), time.time(), app_counts(net)
         if cfg.profile:
             spies = _profile(net, cfg)
             prof_window = (time.time(), time.time() + cfg.profile)
@@ -711,7 +764,7 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
             start_node(net, victim)
             events.append(f"restarted node {victim} at +{time.time() - t_start:.1f}s")
         time.sleep(max(0.0, t_end - time.time()))
-        cpu1, cpu_t1 = cpu_snapshot(net), time.time()
+        cpu1, cpu_t1, counts1 = cpu_snapshot(net), time.time(), app_counts(net)
         results: list[WorkerResult] = []
         for _ in range(cfg.workers):
             msg = out_q.get(timeout=cfg.duration + 600)
@@ -746,6 +799,11 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         used = cpu1[k] - cpu0[k]
         out[f"cpu_{k}_cores"] = round(used / max(1e-9, cpu_t1 - cpu_t0), 2)
         out[f"cpu_{k}_us_per_tx"] = round(used / max(1, txs_meanwhile) * 1e6, 1)
+    # What the app was asked per committed tx meanwhile, all nodes together (with a node killed and
+    # restarted: its counters start again, so these are skipped).
+    if counts1 and not cfg.kill_restart:
+        out["app_calls_per_tx"] = {k: round((v - counts0.get(k, 0.0)) / max(1, txs_meanwhile), 2)
+                                   for k, v in sorted(counts1.items()) if v - counts0.get(k, 0.0)}
     if cfg.profile:
         lo, hi = int(prof_window[0] * 1e9), int(prof_window[1] * 1e9)
         out["profile_seconds"] = cfg.profile
@@ -974,6 +1032,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-commit", default="100ms")
     p.add_argument("--timeout-propose", default="1s")
     p.add_argument("--block-max-bytes", type=int, default=0, help="consensus block.max_bytes (0: 4 MiB)")
+    p.add_argument("--comet-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="set a config.toml value on every node (VALUE in TOML), e.g. 'tx_index.indexer=\"null\"'")
     p.add_argument("--rate-cap", type=int, default=0, help="pre-sign enough txs for this rate (default per app)")
     p.add_argument("--kill-restart", action="store_true", help="kill and restart a validator in the 4-node runs")
     p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on each app process")
@@ -1008,7 +1068,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = RunConfig(name=n, app=app, validators=vals, duration=args.duration, accounts=args.accounts,
                             workers=args.workers, conns=args.conns, mempool_size=args.mempool_size,
                             timeout_commit=args.timeout_commit, timeout_propose=args.timeout_propose,
-                            block_max_bytes=args.block_max_bytes,
+                            block_max_bytes=args.block_max_bytes, comet_set=tuple(args.comet_set),
                             rate_cap=args.rate_cap or (4000 if app == "sidechain" else 9000),
                             kill_restart=args.kill_restart and vals > 1 and app == "sidechain",
                             profile=args.profile if app == "sidechain" else 0.0, profile_dir=args.profile_dir)
