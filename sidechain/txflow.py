@@ -30,6 +30,7 @@ node is neither decoded nor verified again in proposals or FinalizeBlock.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from sidechain.blocks import Event, EventAttribute, TxResult
 from sidechain.env import ChainRules, TxEnv
@@ -91,12 +92,18 @@ class SignatureCache:
 
 
 def check_stateless(
-    raw: bytes, rules: ChainRules, cache: SignatureCache | None = None, *, recheck: bool = False
+    raw: bytes, rules: ChainRules, cache: SignatureCache | None = None, *, recheck: bool = False,
+    precheck: Callable[[DecodedTx], object] | None = None,
 ) -> DecodedTx:
     """Size, strict decode, message checks and the signature. Raises an InvalidInput.
 
     With `recheck=True` (CheckTx recheck) the signature is not verified again even on a cache miss:
     the tx is in the mempool only because this node verified it at its first CheckTx.
+
+    `precheck` (CheckTx of a new tx only, never in a block: it changes which error a tx with several
+    faults gets) runs on a decoded tx before its signature is verified, and may raise: a tx that
+    cannot pass anyway (a wrong sequence, arriving out of order by gossip; a fee it cannot pay) is
+    refused without the ed25519 verification, the costliest check.
     """
     limits = rules.limits
     check_size(len(raw), limits)  # before hashing or parsing anything
@@ -110,6 +117,8 @@ def check_stateless(
             check_limits(hit.size, hit.memo_bytes, len(hit.msgs), limits)
             return hit
     tx = decode_tx(raw, rules.registry, limits, digest)
+    if precheck is not None:
+        precheck(tx)
     if not recheck:
         verify_signature(tx, rules.chain_id)
         if cache is not None:

@@ -62,6 +62,37 @@ def test_signature_verified_once_per_node() -> None:
     assert app.sig_cache.verifications == 1
 
 
+def _bad_signature(raw: bytes) -> bytes:
+    return raw[:-1] + bytes([raw[-1] ^ 1])  # TxRaw ends with its 64-byte signature
+
+
+def test_check_tx_refuses_a_tx_that_cannot_pass_before_verifying_its_signature() -> None:
+    app = funded()
+    early = send_tx(ALICE, addr(BOB), 10, 1)  # arrives before sequence 0 (gossip out of order)
+    r = app.check_tx(early, recheck=False)
+    assert r.code != 0 and "sequence mismatch: expected 0, got 1" in r.log
+    r = app.check_tx(send_tx(CAROL, addr(BOB), 1, 0), recheck=False)  # CAROL cannot pay the fee
+    assert r.code != 0 and "insufficient funds for fee" in r.log
+    assert app.sig_cache.verifications == 0 and len(app.sig_cache) == 0
+    # A tx the ante step would let through is still refused when its key did not sign it.
+    r = app.check_tx(_bad_signature(send_tx(ALICE, addr(BOB), 10, 0)), recheck=False)
+    assert r.code != 0 and "signature verification failed" in r.log
+    assert balance(app, ALICE) == 1_000  # nothing recorded in the check-state
+    assert app.check_tx(send_tx(ALICE, addr(BOB), 10, 0), recheck=False).code == 0
+    assert app.check_tx(early, recheck=False).code == 0  # its turn now: verified and accepted
+    assert app.sig_cache.verifications == 2  # successful verifications: the two accepted txs
+
+
+def test_in_a_block_a_bad_signature_is_that_error_whatever_else_is_wrong() -> None:
+    """The shortcut above is CheckTx's alone: a block's results (consensus) keep the stateless checks first."""
+    app = funded()
+    wrong_sequence = _bad_signature(send_tx(ALICE, addr(BOB), 10, 5))
+    cannot_pay = _bad_signature(send_tx(CAROL, addr(BOB), 1, 0))
+    out = run_block(app, [wrong_sequence, cannot_pay])
+    assert [r.code for r in out.tx_results] == [out.tx_results[0].code] * 2 != [0, 0]
+    assert all("signature verification failed" in r.log for r in out.tx_results)
+
+
 def test_prepare_drops_invalid_and_respects_max_bytes() -> None:
     app = funded()
     good = [send_tx(ALICE, addr(BOB), 1, s) for s in range(5)]
