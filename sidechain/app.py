@@ -47,6 +47,7 @@ from sidechain.extcommit import (
     is_commit_tx,
 )
 from sidechain.module import CHAIN, ModuleSet
+from sidechain.recheck import RecheckMemo, same_tx_rules
 from sidechain.snapshots import SnapshotManager, StateRestore, check_offer, install_restored, restore_area
 from sidechain.store import CacheKV, LevelDBBackend, MemoryBackend, MerkleStore, StoreError
 from sidechain.store.api import KVReader, prefix_end
@@ -212,6 +213,7 @@ class Application:
         self._staged: b.CommitResult | None = None
         self._genesis_staged = False
         self.mempool = MempoolGauge()
+        self.recheck_memo = RecheckMemo()
         if self._last_height:
             self._after_commit()
 
@@ -280,8 +282,11 @@ class Application:
         return self._rules
 
     def _after_commit(self) -> None:
+        """A new committed state: the rules, a fresh check-state (CometBFT rechecks its mempool next)."""
         committed = self.store.committed()
+        previous_rules = self._rules
         self._rules = self.modules.rules(committed, self._chain_id)
+        self.recheck_memo.new_pass(same_tx_rules(previous_rules, self._rules))
         if self.sig_cache.chain_id != self._chain_id:
             self.sig_cache = txflow.SignatureCache(self._chain_id)
         self._check_state = CacheKV(committed)
@@ -341,9 +346,13 @@ class Application:
         if is_commit_tx(tx):
             return failed_result(CommitTxFromUser("an extended-commit tx is put in a block by its proposer only; "
                                                   "it cannot be sent"))
+        state = self._check_state
         try:
-            decoded = txflow.check_stateless(tx, env.rules, self.sig_cache)
-            txflow.check_stateful(self._check_state, decoded, env)
+            decoded = txflow.check_stateless(
+                tx, env.rules, self.sig_cache,
+                # the ante step's read-only checks first: see check_stateless
+                precheck=lambda t: env.rules.ante.check(state, t, env.height))
+            self.recheck_memo.check(state, decoded, env, recheck=False)
         except InvalidInput as e:
             return failed_result(e)
         self.mempool.add(len(tx))
@@ -355,7 +364,7 @@ class Application:
         assert env is not None and self._check_state is not None
         try:
             decoded = txflow.check_stateless(tx, env.rules, self.sig_cache, recheck=True)
-            txflow.check_stateful(self._check_state, decoded, env)
+            self.recheck_memo.check(self._check_state, decoded, env, recheck=True)
         except InvalidInput as e:
             return failed_result(e)
         self.mempool.add(len(tx))

@@ -141,7 +141,9 @@ class MsgHandler(Protocol):
     explain a lack of funds as "have X, need Y"); `check_stateful` only reads; `execute` writes and may
     still raise, in which case the caller discards its writes. A handler may also offer
     `apply_state(state, msg, env) -> None`: exactly `execute`'s writes without building its events,
-    which CheckTx and the proposals use (they throw events away).
+    which CheckTx and the proposals use (they throw events away), and declare `reuse_on_recheck = True`
+    when its check and writes depend only on the state it reads and the params, never on the block's
+    height, time or proposer (a mempool recheck may then reuse them: sidechain/recheck.py).
     """
 
     name: str

@@ -44,6 +44,9 @@ class SendHandler:
     name = "send"
     module = "bank"
     msg_type = MsgSend
+    # Its check and writes depend only on the balances it reads and the params: a recheck may reuse
+    # them while the block wrote none of those balances (sidechain/recheck.py).
+    reuse_on_recheck = True
 
     def __init__(self, params: BankParams) -> None:
         self.params = params
