@@ -21,9 +21,10 @@ class AppMetrics:
         self.finalize = Histogram("sidechain_finalize_block_seconds", "FinalizeBlock duration",
                                   buckets=_BLOCK_BUCKETS, registry=r)
         self.commit = Histogram("sidechain_commit_seconds", "Commit duration", buckets=_BLOCK_BUCKETS, registry=r)
-        self.check_tx = Counter("sidechain_check_tx", "CheckTx (new txs) results by code", ["code"], registry=r)
-        self.recheck_tx = Counter("sidechain_recheck_tx", "CheckTx rechecks (after each block) by code", ["code"],
-                                  registry=r)
+        self.check_tx = Counter("sidechain_check_tx", "CheckTx (new txs) results by codespace and code",
+                                ["codespace", "code"], registry=r)
+        self.recheck_tx = Counter("sidechain_recheck_tx", "CheckTx rechecks (after each block) by codespace and code",
+                                  ["codespace", "code"], registry=r)
         self.abci_requests = Counter("sidechain_abci_requests", "ABCI requests by method", ["method"], registry=r)
         # The bridge's L1 watcher (bridge/watcher.py), on validators that run one.
         self.watcher_errors = Counter("sidechain_bridge_watcher_errors",
@@ -64,9 +65,9 @@ class AppMetrics:
             self.commit.observe(seconds)
             self.blocks.inc()
         elif method == "check_tx":
-            self.check_tx.labels(str(response.code)).inc()
+            self.check_tx.labels(response.codespace, str(response.code)).inc()
         elif method == "recheck_tx":
-            self.recheck_tx.labels(str(response.code)).inc()
+            self.recheck_tx.labels(response.codespace, str(response.code)).inc()
 
     def watcher_error(self) -> None:
         self.watcher_errors.inc()
