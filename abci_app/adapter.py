@@ -12,6 +12,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from abci_app import wire
 from abci_app.framing import encode_frame
 from abci_app.gen.tendermint.abci import types_pb2 as pb
@@ -164,6 +166,30 @@ class Adapter:
         if kind is None:
             raise ValueError("request carries no ABCI method")
         return pb.Response(**{kind: self.call(kind, getattr(req, kind))})
+
+    def prefetch(self, frames: list[bytes]) -> None:
+        """Before the frames of one read are handled one by one: the new CheckTx among them go to the
+        application's `preverify_check_txs` (signatures verified in parallel), when it has one. Frames
+        that are not a Request are left to `handle_frame` to refuse. Raises AppFailure if the
+        application raised (a bug)."""
+        preverify = getattr(self.app, "preverify_check_txs", None)
+        if preverify is None or len(frames) < 2:
+            return
+        txs = []
+        req = pb.Request()
+        for frame in frames:
+            try:
+                req.ParseFromString(frame)
+            except DecodeError:
+                break
+            if req.WhichOneof("value") == "check_tx" and req.check_tx.type != _RECHECK:
+                txs.append(req.check_tx.tx)
+        if len(txs) < 2:
+            return
+        try:
+            preverify(txs)
+        except Exception as e:
+            raise AppFailure("check_tx", e) from e
 
     def handle_frame(self, frame: bytes) -> bytes:
         """One Request frame's payload -> its Response, serialized and framed (the socket server's path).

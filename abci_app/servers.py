@@ -119,9 +119,18 @@ class SocketServer:
                 # Every response to what this read brought goes out in one write (one send, not one
                 # per frame: CometBFT pipelines many CheckTx on the mempool connection).
                 out: list[bytes] = []
+                frames: list[bytes] = []
+                bad: FramingError | None = None
                 try:
-                    for frame in decoder.feed(data):
+                    frames.extend(decoder.feed(data))
+                except FramingError as e:
+                    bad = e  # answer the well-formed frames before it first
+                try:
+                    self.adapter.prefetch(frames)  # the new CheckTx's signatures, verified in parallel
+                    for frame in frames:
                         out.append(handle(frame))
+                    if bad is not None:
+                        raise bad
                 except AppFailure as e:
                     log.error("ABCI %s failed:\n%s", e.kind, e.trace)
                     out.append(encode_frame(pb.Response(exception=pb.ResponseException(error=e.message))

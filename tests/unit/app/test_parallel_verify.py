@@ -1,0 +1,121 @@
+"""Signatures verified in parallel (txflow.ParallelVerifier) change no answer: only txs whose signature
+verifies enter the signature cache, and blocks, proposals and CheckTx answer as without it."""
+
+from __future__ import annotations
+
+from abci_app.adapter import Adapter
+from abci_app.gen.tendermint.abci import types_pb2 as pb
+from sidechain import txflow
+from sidechain.app import Application
+from tests.unit.app.appchain import new_app, process, run_block
+from tests.unit.tx.chain import addr, coin, key, send_tx
+
+KEYS = [key(i) for i in range(1, 13)]
+ADDRS = [addr(k) for k in KEYS]
+
+
+def _bad_signature(raw: bytes) -> bytes:
+    return raw[:-1] + bytes([raw[-1] ^ 1])  # TxRaw ends with its 64-byte signature
+
+
+def _app() -> Application:
+    app = new_app([(a, [coin(1_000)]) for a in ADDRS[:10]])  # the last two hold nothing
+    run_block(app, [])
+    return app
+
+
+def _sequential(app: Application) -> Application:
+    app.verifier = txflow.ParallelVerifier()
+    app.verifier.verify = lambda txs, rules, cache: sum(0 for _ in txs)  # type: ignore[method-assign]
+    return app
+
+
+def _block() -> list[bytes]:
+    txs = [send_tx(KEYS[i], ADDRS[(i + 1) % 12], 10 + i, 0) for i in range(10)]
+    txs.insert(3, _bad_signature(send_tx(KEYS[0], ADDRS[5], 1, 1)))
+    txs.append(send_tx(KEYS[10], ADDRS[0], 5, 0))  # cannot pay its fee: fails, but its signature is good
+    txs.append(b"\x0a\x01")  # not a tx
+    return txs
+
+
+def test_only_txs_whose_signature_verifies_enter_the_cache() -> None:
+    app = _app()
+    rules = app._rules
+    assert rules is not None
+    block = _block()
+    assert app.verifier.verify_raw(block, rules, app.sig_cache) == 11
+    assert app.sig_cache.verifications == 11 and len(app.sig_cache) == 11
+    assert txflow.tx_hash(block[3]) not in app.sig_cache
+    assert app.verifier.verify_raw(block, rules, app.sig_cache) == 0  # all cached now (or refused)
+    few = [send_tx(KEYS[i], ADDRS[0], 1, 1) for i in range(1, 1 + txflow.MIN_PARALLEL - 1)]
+    assert app.verifier.verify_raw(few, rules, app.sig_cache) == 0  # too few: left to the sequential path
+    app.close()
+
+
+def test_a_block_gives_the_same_results_with_and_without() -> None:
+    parallel, sequential = _app(), _sequential(_app())
+    outs = [run_block(app, _block()) for app in (parallel, sequential)]
+    assert [(r.code, r.log) for r in outs[0].tx_results] == [(r.code, r.log) for r in outs[1].tx_results]
+    assert "signature verification failed" in outs[0].tx_results[3].log
+    assert parallel.last_app_hash == sequential.last_app_hash
+    assert parallel.sig_cache.verifications == sequential.sig_cache.verifications == 11
+    for app in (parallel, sequential):
+        app.close()
+
+
+def test_a_proposal_from_another_node_is_verified_in_parallel_and_judged_the_same() -> None:
+    good = [send_tx(KEYS[i], ADDRS[11], 10, 0) for i in range(10)]
+    bad = [*good[:5], _bad_signature(good[5]), *good[6:]]
+    for txs, accepted in ((good, True), (bad, False)):
+        parallel, sequential = _app(), _sequential(_app())
+        assert process(parallel, txs) is process(sequential, txs) is accepted
+        # all ten verified; the sequential path stops at the bad one (the sixth)
+        assert (parallel.sig_cache.verifications, sequential.sig_cache.verifications) == ((10, 10) if accepted
+                                                                                           else (9, 5))
+        for app in (parallel, sequential):
+            app.close()
+
+
+def test_new_check_txs_of_one_read_are_verified_before_their_turn() -> None:
+    app, plain = _app(), _sequential(_app())
+    batch = [send_tx(KEYS[0], ADDRS[1], 10, s) for s in range(4)]  # one account's chain, in order
+    batch += [send_tx(KEYS[i], ADDRS[0], 10, 0) for i in range(1, 8)]
+    skipped = [
+        send_tx(KEYS[8], ADDRS[0], 10, 1),  # out of order: refused without verifying
+        send_tx(KEYS[10], ADDRS[0], 1, 0),  # cannot pay its fee
+        _bad_signature(send_tx(KEYS[9], ADDRS[0], 10, 0)),
+        send_tx(KEYS[0], ADDRS[1], 10, 9),  # breaks the chain above
+    ]
+    app.preverify_check_txs(batch + skipped)
+    assert app.sig_cache.verifications == len(batch) and all(txflow.tx_hash(t) in app.sig_cache for t in batch)
+    for tx in batch + skipped:
+        a, b = app.check_tx(tx, False), plain.check_tx(tx, False)
+        assert (a.code, a.log) == (b.code, b.log)
+    assert app.sig_cache.verifications == plain.sig_cache.verifications == len(batch)
+    for x in (app, plain):
+        x.close()
+
+
+def test_nothing_is_verified_ahead_while_the_mempool_is_full() -> None:
+    app = _app()
+    app.set_mempool_limits(1, 0)
+    assert app.check_tx(send_tx(KEYS[0], ADDRS[1], 10, 0), False).code == 0
+    app.preverify_check_txs([send_tx(KEYS[i], ADDRS[0], 10, 0) for i in range(1, 10)])
+    assert app.sig_cache.verifications == 1
+    app.close()
+
+
+def test_the_adapter_hands_new_check_txs_only_to_preverify() -> None:
+    seen: list[list[bytes]] = []
+    app = _app()
+    app.preverify_check_txs = lambda txs: seen.append(list(txs))  # type: ignore[method-assign]
+    ad = Adapter(app)
+    new = [send_tx(KEYS[i], ADDRS[0], 10, 0) for i in range(3)]
+    frames = [pb.Request(check_tx=pb.RequestCheckTx(tx=t, type=pb.NEW)).SerializeToString() for t in new]
+    frames.insert(1, pb.Request(check_tx=pb.RequestCheckTx(tx=b"r", type=pb.RECHECK)).SerializeToString())
+    frames.append(pb.Request(flush=pb.RequestFlush()).SerializeToString())
+    ad.prefetch(frames)
+    assert seen == [new]
+    ad.prefetch(frames[:1])  # one frame: nothing to do in parallel
+    assert seen == [new]
+    app.close()
