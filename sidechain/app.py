@@ -364,9 +364,10 @@ class Application:
         parallel, the signatures of those that may pass, so that their CheckTx finds them verified.
 
         Speed only (see txflow.ParallelVerifier). Nothing while this node refuses new txs (no chain
-        yet, catching up, mempool full), and only txs whose sequence is their account's next one in
-        the check-state, or follows the previous tx of that account in `txs` (a tx that cannot pass is
-        refused without a verification, see txflow.check_stateless's precheck)."""
+        yet, catching up, mempool full), no more than the mempool has room for, and only txs whose
+        sequence is their account's next one in the check-state, or follows the previous tx of that
+        account in `txs` (a tx that cannot pass is refused without a verification, see
+        txflow.check_stateless's precheck)."""
         env, state = self._check_env, self._check_state
         if env is None or state is None or self.behind() is not None or self.mempool.full(0) is not None:
             return
@@ -374,9 +375,14 @@ class Application:
         if cache.chain_id != rules.chain_id:
             return
 
+        room = self.mempool.max_txs - self.mempool.txs if self.mempool.max_txs else len(txs)
+
         def candidates() -> Iterator[DecodedTx]:
             following: dict[bytes, int] = {}  # signer -> the sequence after its last tx in this batch
+            taken = 0
             for raw in txs:
+                if taken >= room:
+                    return  # the rest would be refused as "mempool full" (by count) anyway
                 digest = tx_hash(raw)
                 if digest in cache:
                     continue
@@ -390,6 +396,7 @@ class Application:
                 except InvalidInput:
                     continue
                 following[tx.signer] = tx.sequence + 1
+                taken += 1
                 yield tx
 
         self.verifier.verify(candidates(), rules, cache)

@@ -105,6 +105,15 @@ def test_nothing_is_verified_ahead_while_the_mempool_is_full() -> None:
     app.close()
 
 
+def test_no_more_is_verified_ahead_than_the_mempool_has_room_for() -> None:
+    app = _app()
+    app.set_mempool_limits(txflow.MIN_PARALLEL + 1, 0)
+    assert app.check_tx(send_tx(KEYS[0], ADDRS[1], 10, 0), False).code == 0
+    app.preverify_check_txs([send_tx(KEYS[i], ADDRS[0], 10, 0) for i in range(1, 10)])
+    assert app.sig_cache.verifications == 1 + txflow.MIN_PARALLEL
+    app.close()
+
+
 def test_the_adapter_hands_new_check_txs_only_to_preverify() -> None:
     seen: list[list[bytes]] = []
     app = _app()
