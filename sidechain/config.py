@@ -39,6 +39,9 @@ class AppConfig:
     abci_transport: str = "socket"
     abci_address: str = DEFAULT_ABCI_ADDRESS
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    # Threads that verify tx signatures in parallel with the ABCI thread (txflow.ParallelVerifier);
+    # 0: every signature is verified on the ABCI thread, as it comes.
+    verify_threads: int = 2
     metrics_enabled: bool = True
     metrics_address: str = DEFAULT_METRICS_ADDRESS
     log_level: str = "info"
@@ -78,6 +81,8 @@ class AppConfig:
             host, sep, port = self.metrics_address.rpartition(":")
             if not sep or not port.isdigit() or not host:
                 raise ConfigError(f"metrics.address {self.metrics_address!r} must be HOST:PORT")
+        if not 0 <= self.verify_threads <= 64:
+            raise ConfigError(f"abci.verify_threads must be 0-64, not {self.verify_threads}")
         if self.store_tree not in TREE_IMPLS:
             raise ConfigError(f"store.tree must be one of {', '.join(TREE_IMPLS)}, not {self.store_tree!r}")
         if self.log_level not in LOG_LEVELS:
@@ -104,6 +109,7 @@ class AppConfig:
                 "transport": self.abci_transport,
                 "address": self.abci_address,
                 "max_frame_bytes": self.max_frame_bytes,
+                "verify_threads": self.verify_threads,
             },
             "metrics": {"enabled": self.metrics_enabled, "address": self.metrics_address},
             "log": {"level": self.log_level},
@@ -116,6 +122,7 @@ class AppConfig:
             "# Sidechain application config.\n"
             "# abci.transport must match `abci` in config.toml (socket or grpc), and abci.address its `proxy_app`.\n"
             "# Everything listens on 127.0.0.1 unless you change it here.\n"
+            "# abci.verify_threads: threads verifying tx signatures beside the ABCI thread (0: on it, one by one).\n"
             "# statesync.snapshot_interval: take a state-sync snapshot every N heights (0: never); the newest\n"
             "# snapshot_keep_recent are kept and served to joining nodes (docs/STATESYNC.md).\n\n"
         )
@@ -151,6 +158,7 @@ def load_config(path: Path) -> AppConfig:
             abci_transport=str(abci.get("transport", "socket")),
             abci_address=str(abci.get("address", DEFAULT_ABCI_ADDRESS)),
             max_frame_bytes=int(abci.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES)),
+            verify_threads=_int(abci, "verify_threads", 2),
             metrics_enabled=bool(metrics.get("enabled", True)),
             metrics_address=str(metrics.get("address", DEFAULT_METRICS_ADDRESS)),
             log_level=str(raw.get("log", {}).get("level", "info")),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from bridge.module.observe import NO_OBSERVER
 from bridge.module.sigs import SECP256K1_N, KeySigner
 from sidechain import blocks as b
+from sidechain import txflow
 from sidechain.app import BEHIND_AFTER_NS, Application, ApplicationAPI
 from sidechain.cometbft import find_cometbft, read_mempool_limits
 from sidechain.config import AppConfig, ConfigError, NodeHome, load_config
@@ -162,6 +163,7 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
             l1_watcher.stop(timeout=2.0)
         return _Outcome(1, e.message)
     app = Application(home.app_data, tree=cfg.store_tree, observer=l1_watcher or NO_OBSERVER, signer=signer)
+    app.verifier = txflow.ParallelVerifier(cfg.verify_threads)
     app.set_mempool_limits(*read_mempool_limits(home))  # refuse "mempool full" before CometBFT would drop a tx
     app.behind_after_ns = BEHIND_AFTER_NS  # refuse new txs while catching up (Application.behind)
 

@@ -124,6 +124,8 @@ class ParallelVerifier:
         MIN_PARALLEL: nothing is done (the sequential path verifies them). Returns how many verified."""
         if cache.chain_id != rules.chain_id:
             raise ValueError(f"signature cache is for chain {cache.chain_id!r}, not {rules.chain_id!r}")
+        if self.threads <= 0:
+            return 0  # verified on the caller's thread, one by one, by the sequential path
         chain_id = rules.chain_id
         first: list[DecodedTx] = []
         pending: list[tuple[DecodedTx, Future[bool]]] = []

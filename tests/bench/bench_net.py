@@ -48,11 +48,14 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from sidechain.app import NodeBehind
 
@@ -92,6 +95,7 @@ class RunConfig:
     timeout_propose: str = "1s"
     block_max_bytes: int = 0  # 0: the spec's default (4 MiB)
     comet_set: tuple[str, ...] = ()  # extra config.toml values, "section.key=toml-value" (for measuring settings)
+    app_set: tuple[str, ...] = ()  # extra app.toml values, the same way
 
 
 def account_seed(i: int) -> bytes:
@@ -160,6 +164,14 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
             section, _, name = key.rpartition(".")
             text = set_toml_values(text, section, {name: value})
         conf.write_text(text)
+        if cfg.app_set:
+            app_toml = n.home / "config" / "app.toml"
+            doc = tomllib.loads(app_toml.read_text())
+            for item in cfg.app_set:
+                key, _, value = item.partition("=")
+                section, _, name = key.rpartition(".")
+                doc.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+            app_toml.write_text(tomli_w.dumps(doc))
     if cfg.app == "kvstore":
         _genesis_validators_for_kvstore([n.home for n in net.nodes], [n.power for n in net.nodes])
     return Net(root, [n.home for n in net.nodes], [n.ports.rpc for n in net.nodes], cfg.app,
@@ -1049,6 +1061,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block-max-bytes", type=int, default=0, help="consensus block.max_bytes (0: 4 MiB)")
     p.add_argument("--comet-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="set a config.toml value on every node (VALUE in TOML), e.g. 'tx_index.indexer=\"null\"'")
+    p.add_argument("--app-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="set an app.toml value on every node (VALUE in TOML), e.g. abci.verify_threads=0")
     p.add_argument("--rate-cap", type=int, default=0, help="pre-sign enough txs for this rate (default per app)")
     p.add_argument("--kill-restart", action="store_true", help="kill and restart a validator in the 4-node runs")
     p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on each app process")
@@ -1085,6 +1099,7 @@ def main(argv: list[str] | None = None) -> int:
                             mempool_size=args.mempool_size,
                             timeout_commit=args.timeout_commit, timeout_propose=args.timeout_propose,
                             block_max_bytes=args.block_max_bytes, comet_set=tuple(args.comet_set),
+                            app_set=tuple(args.app_set),
                             rate_cap=args.rate_cap or (4000 if app == "sidechain" else 9000),
                             kill_restart=args.kill_restart and vals > 1 and app == "sidechain",
                             profile=args.profile if app == "sidechain" else 0.0, profile_dir=args.profile_dir)

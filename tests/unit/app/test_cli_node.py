@@ -106,3 +106,19 @@ def test_bad_app_config_values(tmp_path: Path) -> None:
         assert "not valid TOML" in str(e)
     else:
         raise AssertionError("bad TOML accepted")
+
+
+def test_verify_threads_setting(tmp_path: Path) -> None:
+    p = tmp_path / "app.toml"
+    p.write_text(AppConfig().to_toml())
+    assert load_config(p).verify_threads == 2
+    p.write_text(AppConfig(verify_threads=0).to_toml())
+    assert load_config(p).verify_threads == 0
+    for bad, says in (("-1", "0-64"), ('"two"', "must be an integer")):
+        p.write_text(AppConfig().to_toml().replace("verify_threads = 2", f"verify_threads = {bad}"))
+        try:
+            load_config(p)
+        except ConfigError as e:
+            assert says in str(e)
+        else:
+            raise AssertionError(f"verify_threads = {bad} accepted")

@@ -128,3 +128,17 @@ def test_the_adapter_hands_new_check_txs_only_to_preverify() -> None:
     ad.prefetch(frames[:1])  # one frame: nothing to do in parallel
     assert seen == [new]
     app.close()
+
+
+def test_no_threads_verifies_nothing_ahead() -> None:
+    app = _app()
+    app.verifier = txflow.ParallelVerifier(0)  # app.toml abci.verify_threads = 0
+    rules = app._rules
+    assert rules is not None
+    assert app.verifier.verify_raw(_block(), rules, app.sig_cache) == 0 and app.sig_cache.verifications == 0
+    other = _app()
+    codes = [[r.code for r in run_block(x, _block()).tx_results] for x in (app, other)]
+    assert codes[0] == codes[1] and codes[0].count(0) == 11  # verified one by one instead
+    assert app.sig_cache.verifications == other.sig_cache.verifications == 11
+    for x in (app, other):
+        x.close()
