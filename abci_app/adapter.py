@@ -134,10 +134,14 @@ class Adapter:
         app: ApplicationAPI,
         on_commit: Callable[[b.CommitResult], None] | None = None,
         observe: Callable[[str, float, Any], None] | None = None,
+        index_events: frozenset[str] | None = None,
     ) -> None:
         self.app = app
         self.on_commit = on_commit
         self.observe = observe  # (method, seconds, response message): metrics
+        # "type.key" of the event attributes CometBFT may index (app.toml tx_index.index_events); None: all
+        # that the app marks indexed.
+        self.index_events = index_events
         self._handlers: dict[str, Callable[[Any], Any]] = {
             "echo": self.echo,
             "flush": self.flush,
@@ -375,7 +379,7 @@ class Adapter:
             validator_updates=[_validator_update_to_pb(v) for v in out.validator_updates],
             app_hash=out.app_hash,
         ).SerializeToString()
-        return wire.finalize_block(out.events, out.tx_results, tail), out
+        return wire.finalize_block(out.events, out.tx_results, tail, self.index_events), out
 
     def commit(self, r: pb.RequestCommit) -> pb.ResponseCommit:
         res = self.app.commit()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sidechain.blocks import Event, EventAttribute, TxResult
+from sidechain.blocks import Event, TxResult
 
 _U64 = (1 << 64) - 1
 _SMALL = [bytes((i,)) for i in range(128)]
@@ -54,13 +54,12 @@ _ATTRS_MAX = 1 << 16
 _TYPES: dict[str, bytes] = {}
 
 
-def _attribute(a: EventAttribute) -> bytes:
-    """The attribute as a length-delimited field 2 of its Event (cached, by a plain tuple: hashing the
-    frozen dataclass itself runs its generated Python __hash__)."""
-    k = (a.key, a.value, a.index)
+def _attribute(key: str, value: str, index: bool) -> bytes:
+    """An attribute as a length-delimited field 2 of its Event (cached, by a plain tuple)."""
+    k = (key, value, index)
     enc = _ATTRS.get(k)
     if enc is None:
-        payload = _string(b"\x0a", a.key) + _string(b"\x12", a.value) + (b"\x18\x01" if a.index else b"")
+        payload = _string(b"\x0a", key) + _string(b"\x12", value) + (b"\x18\x01" if index else b"")
         enc = b"\x12" + uvarint(len(payload)) + payload
         if len(_ATTRS) >= _ATTRS_MAX:
             _ATTRS.clear()
@@ -77,38 +76,44 @@ def _type(t: str) -> bytes:
     return enc
 
 
-def event(e: Event) -> bytes:
-    """An Event's payload."""
+def event(e: Event, index_only: frozenset[str] | None = None) -> bytes:
+    """An Event's payload. `index_only` ("type.key" names; None: all): the attributes CometBFT may index,
+    of those the app marks indexed (a node's choice, never consensus: results are hashed without events)."""
     attribute = _attribute
-    return _type(e.type) + b"".join([attribute(a) for a in e.attributes])
+    if index_only is None:
+        return _type(e.type) + b"".join([attribute(a.key, a.value, a.index) for a in e.attributes])
+    prefix = e.type + "."
+    return _type(e.type) + b"".join([attribute(a.key, a.value, a.index and prefix + a.key in index_only)
+                                     for a in e.attributes])
 
 
-def events(tag: bytes, evs: Iterable[Event]) -> bytes:
+def events(tag: bytes, evs: Iterable[Event], index_only: frozenset[str] | None = None) -> bytes:
     """Events as repeated length-delimited fields of `tag`."""
     parts = []
     for e in evs:
-        p = event(e)
+        p = event(e, index_only)
         parts.append(tag + uvarint(len(p)) + p)
     return b"".join(parts)
 
 
-def exec_tx_result(r: TxResult) -> bytes:
+def exec_tx_result(r: TxResult, index_only: frozenset[str] | None = None) -> bytes:
     """An ExecTxResult's payload (also the layout of ResponseCheckTx for these fields)."""
     if not (r.code or r.data or r.log or r.gas_wanted or r.gas_used or r.codespace):
-        return events(b"\x3a", r.events)  # a successful tx: its events are all there is
+        return events(b"\x3a", r.events, index_only)  # a successful tx: its events are all there is
     return b"".join((
         _int(b"\x08", r.code), _bytes(b"\x12", r.data), _string(b"\x1a", r.log),
-        _int(b"\x28", r.gas_wanted), _int(b"\x30", r.gas_used), events(b"\x3a", r.events),
+        _int(b"\x28", r.gas_wanted), _int(b"\x30", r.gas_used), events(b"\x3a", r.events, index_only),
         _string(b"\x42", r.codespace),
     ))
 
 
-def finalize_block(block_events: Iterable[Event], tx_results: Iterable[TxResult], tail: bytes) -> bytes:
+def finalize_block(block_events: Iterable[Event], tx_results: Iterable[TxResult], tail: bytes,
+                   index_only: frozenset[str] | None = None) -> bytes:
     """A ResponseFinalizeBlock's payload: events (1), tx_results (2), then `tail`, the serialized fields
-    3 and up (validator updates, app hash) as protobuf writes them."""
-    parts = [events(b"\x0a", block_events)]
+    3 and up (validator updates, app hash) as protobuf writes them. `index_only`: see `event`."""
+    parts = [events(b"\x0a", block_events, index_only)]
     for r in tx_results:
-        p = exec_tx_result(r)
+        p = exec_tx_result(r, index_only)
         parts.append(b"\x12" + uvarint(len(p)) + p)
     parts.append(tail)
     return b"".join(parts)

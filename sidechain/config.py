@@ -42,6 +42,10 @@ class AppConfig:
     # Threads that verify tx signatures in parallel with the ABCI thread (txflow.ParallelVerifier);
     # 0: every signature is verified on the ABCI thread, as it comes.
     verify_threads: int = 2
+    # The event attributes ("type.key", e.g. "transfer.recipient") CometBFT's tx indexer may index;
+    # empty: every attribute the app marks indexed (all of them). Each indexed attribute is a write per
+    # tx in CometBFT's index; queries (`tx_search`) find txs by the indexed ones only.
+    index_events: tuple[str, ...] = ()
     metrics_enabled: bool = True
     metrics_address: str = DEFAULT_METRICS_ADDRESS
     log_level: str = "info"
@@ -81,6 +85,10 @@ class AppConfig:
             host, sep, port = self.metrics_address.rpartition(":")
             if not sep or not port.isdigit() or not host:
                 raise ConfigError(f"metrics.address {self.metrics_address!r} must be HOST:PORT")
+        for name in self.index_events:
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", name):
+                raise ConfigError(f"tx_index.index_events: {name!r} is not an event attribute name like "
+                                  '"transfer.recipient"')
         if not 0 <= self.verify_threads <= 64:
             raise ConfigError(f"abci.verify_threads must be 0-64, not {self.verify_threads}")
         if self.store_tree not in TREE_IMPLS:
@@ -115,6 +123,7 @@ class AppConfig:
             "log": {"level": self.log_level},
             "cometbft": {"binary": self.cometbft_binary},
             "store": {"tree": self.store_tree},
+            "tx_index": {"index_events": list(self.index_events)},
             "statesync": {"snapshot_interval": self.snapshot_interval,
                           "snapshot_keep_recent": self.snapshot_keep_recent},
         }
@@ -123,6 +132,7 @@ class AppConfig:
             "# abci.transport must match `abci` in config.toml (socket or grpc), and abci.address its `proxy_app`.\n"
             "# Everything listens on 127.0.0.1 unless you change it here.\n"
             "# abci.verify_threads: threads verifying tx signatures beside the ABCI thread (0: on it, one by one).\n"
+            '# tx_index.index_events: the event attributes CometBFT may index, e.g. ["transfer.recipient"]; [] all.\n'
             "# statesync.snapshot_interval: take a state-sync snapshot every N heights (0: never); the newest\n"
             "# snapshot_keep_recent are kept and served to joining nodes (docs/STATESYNC.md).\n\n"
         )
@@ -164,6 +174,7 @@ def load_config(path: Path) -> AppConfig:
             log_level=str(raw.get("log", {}).get("level", "info")),
             cometbft_binary=str(raw.get("cometbft", {}).get("binary", "")),
             store_tree=str(raw.get("store", {}).get("tree", "auto")),
+            index_events=_str_list(raw.get("tx_index", {}), "tx_index.index_events"),
             snapshot_interval=_int(raw.get("statesync", {}), "snapshot_interval", 0),
             snapshot_keep_recent=_int(raw.get("statesync", {}), "snapshot_keep_recent", 2),
             bridge_l1_rpc=_str(raw.get("bridge", {}), "bridge.l1_rpc", ""),
@@ -180,6 +191,13 @@ def load_config(path: Path) -> AppConfig:
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     return cfg
+
+
+def _str_list(section: Any, name: str) -> tuple[str, ...]:
+    value = section.get(name.rpartition(".")[2], [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} must be a list of strings, not {value!r}")
+    return tuple(value)
 
 
 def _int(section: Any, name: str, default: int) -> int:

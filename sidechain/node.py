@@ -194,7 +194,8 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
             before_bridge(res)
             _bridge_metrics(app, metrics, l1_watcher)
 
-    adapter = Adapter(served, on_commit=on_commit, observe=metrics.observe if metrics else None)
+    adapter = Adapter(served, on_commit=on_commit, observe=metrics.observe if metrics else None,
+                      index_events=frozenset(cfg.index_events) if cfg.index_events else None)
     if metrics is not None:
         try:
             metrics.serve(cfg.metrics_address)

@@ -266,7 +266,8 @@ def deliver(state: KVStore, tx: DecodedTx, env: TxEnv) -> TxResult:
 
     Events: `tx` {acc_seq: "<address>/<sequence>"}, `fee` {payer, amount}, then per message a
     `message` {action, module, sender} and the message's own events (`transfer` {sender,
-    recipient, amount}). Addresses are bech32, amounts like "5stake"; all attributes are indexed.
+    recipient, amount}). Addresses are bech32, amounts like "5stake"; all attributes are marked indexed
+    (a node may have CometBFT index fewer: app.toml tx_index.index_events).
     """
     rules = env.rules
     try:

@@ -62,3 +62,24 @@ def test_results_with_one_field_set_are_protobufs() -> None:
     for r in one_field:
         expected = pb.ResponseFinalizeBlock(tx_results=[pb.ExecTxResult(**_tx_result_fields(r))]).SerializeToString()
         assert wire.finalize_block((), (r,), b"") == expected
+
+
+def test_index_only_the_listed_attributes() -> None:
+    """app.toml tx_index.index_events: only those attributes keep their index flag (block and tx events)."""
+    tx_events = (Event("transfer", (EventAttribute("sender", "a"), EventAttribute("recipient", "b"),
+                                    EventAttribute("amount", "5stake"))),
+                 Event("fee", (EventAttribute("payer", "a"), EventAttribute("amount", "1stake", False))))
+    block_events = (Event("slash", (EventAttribute("validator", "v"), EventAttribute("amount", "9"))),)
+    only = frozenset({"transfer.recipient", "fee.amount", "slash.validator"})
+    got = pb.ResponseFinalizeBlock.FromString(
+        wire.finalize_block(block_events, (TxResult(events=tx_events), TxResult(code=7, events=tx_events)), b"",
+                            only))
+    for result in got.tx_results:
+        assert [[(a.key, a.index) for a in e.attributes] for e in result.events] == [
+            [("sender", False), ("recipient", True), ("amount", False)],
+            [("payer", False), ("amount", False)],  # listed, but the app did not mark it indexed
+        ]
+    assert [(a.key, a.index) for a in got.events[0].attributes] == [("validator", True), ("amount", False)]
+    everything = pb.ResponseFinalizeBlock.FromString(wire.finalize_block(block_events, (TxResult(events=tx_events),),
+                                                                         b""))
+    assert [a.index for a in everything.tx_results[0].events[0].attributes] == [True, True, True]

@@ -122,3 +122,19 @@ def test_verify_threads_setting(tmp_path: Path) -> None:
             assert says in str(e)
         else:
             raise AssertionError(f"verify_threads = {bad} accepted")
+
+
+def test_index_events_setting(tmp_path: Path) -> None:
+    p = tmp_path / "app.toml"
+    p.write_text(AppConfig().to_toml())
+    assert load_config(p).index_events == ()
+    p.write_text(AppConfig(index_events=("transfer.recipient", "message.sender")).to_toml())
+    assert load_config(p).index_events == ("transfer.recipient", "message.sender")
+    for bad, says in (('["recipient"]', "not an event attribute name"), ('"transfer.recipient"', "list of strings")):
+        p.write_text(AppConfig().to_toml().replace("index_events = []", f"index_events = {bad}"))
+        try:
+            load_config(p)
+        except ConfigError as e:
+            assert says in str(e)
+        else:
+            raise AssertionError(f"index_events = {bad} accepted")
