@@ -123,6 +123,7 @@ def test_the_adapter_hands_new_check_txs_only_to_preverify() -> None:
     frames = [pb.Request(check_tx=pb.RequestCheckTx(tx=t, type=pb.NEW)).SerializeToString() for t in new]
     frames.insert(1, pb.Request(check_tx=pb.RequestCheckTx(tx=b"r", type=pb.RECHECK)).SerializeToString())
     frames.append(pb.Request(flush=pb.RequestFlush()).SerializeToString())
+    frames.append(pb.Request(finalize_block=pb.RequestFinalizeBlock(txs=new, height=5)).SerializeToString())
     ad.prefetch(frames)
     assert seen == [new]
     ad.prefetch(frames[:1])  # one frame: nothing to do in parallel
