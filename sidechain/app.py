@@ -52,7 +52,7 @@ from sidechain.snapshots import SnapshotManager, StateRestore, check_offer, inst
 from sidechain.store import CacheKV, LevelDBBackend, MemoryBackend, MerkleStore, StoreError
 from sidechain.store.api import KVReader, prefix_end
 from sidechain.store.errors import SnapshotInvalid, SnapshotRootMismatch
-from sidechain.tx import DecodedTx, decode_tx, failed_result, tx_hash
+from sidechain.tx import DecodedTx, failed_result
 
 log = logging.getLogger("sidechain.app")
 
@@ -380,20 +380,16 @@ class Application:
         def candidates() -> Iterator[DecodedTx]:
             following: dict[bytes, int] = {}  # signer -> the sequence after its last tx in this batch
             taken = 0
-            for raw in txs:
+            for tx in self.verifier.uncached(txs, rules, cache):
                 if taken >= room:
                     return  # the rest would be refused as "mempool full" (by count) anyway
-                digest = tx_hash(raw)
-                if digest in cache:
-                    continue
-                try:
-                    tx = decode_tx(raw, rules.registry, rules.limits, digest)
-                    expected = following.get(tx.signer)
-                    if expected is None:
+                expected = following.get(tx.signer)
+                if expected is None:
+                    try:
                         rules.ante.check(state, tx, env.height)
-                    elif tx.sequence != expected:
+                    except InvalidInput:
                         continue
-                except InvalidInput:
+                elif tx.sequence != expected:
                     continue
                 following[tx.signer] = tx.sequence + 1
                 taken += 1

@@ -151,10 +151,12 @@ class ParallelVerifier:
 
     def verify_raw(self, raws: Iterable[bytes], rules: ChainRules, cache: SignatureCache) -> int:
         """The txs of a block (or proposal) not in `cache` yet: decoded here, verified in parallel."""
-        return self.verify(self._decoded(raws, rules, cache), rules, cache)
+        return self.verify(self.uncached(raws, rules, cache), rules, cache)
 
     @staticmethod
-    def _decoded(raws: Iterable[bytes], rules: ChainRules, cache: SignatureCache) -> Iterator[DecodedTx]:
+    def uncached(raws: Iterable[bytes], rules: ChainRules, cache: SignatureCache) -> Iterator[DecodedTx]:
+        """The txs of `raws` not in `cache`, decoded as check_stateless decodes them (those that do not
+        decode are skipped: the sequential path refuses them)."""
         limits = rules.limits
         for raw in raws:
             digest = tx_hash(raw)
