@@ -174,7 +174,7 @@ class Adapter:
         return pb.Response(**{kind: self.call(kind, getattr(req, kind))})
 
     def prefetch(self, frames: list[bytes]) -> None:
-        """Before the frames of one read are handled one by one: the new CheckTx among them go to the
+        """Before the frames of one turn (see SocketServer) are handled one by one: the new CheckTx among them go to the
         application's `preverify_check_txs` (signatures verified in parallel), when it has one. Frames
         that are not a Request are left to `handle_frame` to refuse. Raises AppFailure if the
         application raised (a bug)."""

@@ -18,6 +18,8 @@ class FramingError(SidechainError):
 
     codespace = "abci"
     code = 2
+    # The frames completed before the bad bytes by the same `feed`: answered before the connection closes.
+    complete: tuple[bytes, ...] = ()
 
 
 class FrameTooLarge(FramingError):
@@ -48,14 +50,19 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Append `data` and return every frame now complete. Raises FramingError on a bad stream."""
+        """Append `data` and return every frame now complete. Raises FramingError on a bad stream, with
+        the frames this call completed before the bad bytes in its `complete`."""
         self._buf += data
         frames: list[bytes] = []
         buf = self._buf
         pos = 0
         while True:
             if self._need is None:
-                parsed = self._parse_prefix(buf, pos)
+                try:
+                    parsed = self._parse_prefix(buf, pos)
+                except FramingError as e:
+                    e.complete = tuple(frames)
+                    raise
                 if parsed is None:
                     break
                 self._need, pos = parsed

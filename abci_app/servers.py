@@ -4,6 +4,9 @@ Socket protocol: CometBFT opens four connections (consensus, mempool, query, sna
 uvarint-length-prefixed `Request` frames; we answer each with a `Response` in request order and
 flush our writes when a `Flush` arrives. Requests from all connections run one at a time (the
 event loop is single-threaded and handlers never await), so the application needs no locks.
+A connection's frames are handled in turns of at most `turn_frames`, the responses of a turn in one
+write; between turns the other connections are served, so a consensus request never waits behind
+a long backlog of CheckTx on the mempool connection.
 
 A malformed stream (a frame over the limit, a bad length prefix, bytes that are not a `Request`)
 is logged and its connection closed. An exception raised by the application is a bug: it is
@@ -33,6 +36,8 @@ DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 256 * 1024
 # CometBFT writes each frame whole; a frame left incomplete this long is garbage, not a slow peer.
 DEFAULT_PARTIAL_FRAME_TIMEOUT = 30.0
+# Frames one connection handles before the event loop serves the others (about 10 ms of CheckTx).
+DEFAULT_TURN_FRAMES = 64
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,12 @@ class SocketServer:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         on_fatal: Callable[[str], None] | None = None,
         partial_frame_timeout: float = DEFAULT_PARTIAL_FRAME_TIMEOUT,
+        turn_frames: int = DEFAULT_TURN_FRAMES,
     ) -> None:
+        if turn_frames < 1:
+            raise ValueError("turn_frames must be at least 1")
         self.adapter = adapter
+        self.turn_frames = turn_frames
         self.address = address
         self.max_frame_bytes = max_frame_bytes
         self.on_fatal = on_fatal
@@ -116,37 +125,45 @@ class SocketServer:
                     if decoder.buffered:
                         log.error("ABCI connection %d from %s closed mid-frame", conn, peer)
                     break
-                # Every response to what this read brought goes out in one write (one send, not one
-                # per frame: CometBFT pipelines many CheckTx on the mempool connection).
-                out: list[bytes] = []
                 frames: list[bytes] = []
                 bad: FramingError | None = None
                 try:
                     frames.extend(decoder.feed(data))
                 except FramingError as e:
-                    bad = e  # answer the well-formed frames before it first
-                try:
-                    self.adapter.prefetch(frames)  # the new CheckTx's signatures, verified in parallel
-                    for frame in frames:
-                        out.append(handle(frame))
-                    if bad is not None:
-                        raise bad
-                except AppFailure as e:
-                    log.error("ABCI %s failed:\n%s", e.kind, e.trace)
-                    out.append(encode_frame(pb.Response(exception=pb.ResponseException(error=e.message))
-                                            .SerializeToString()))
-                    writer.write(b"".join(out))
-                    await writer.drain()
-                    if self.on_fatal is not None:
-                        self.on_fatal(f"application error in {e.message}")
-                    return
-                except (FramingError, DecodeError, ValueError):
-                    if out:  # answer what was well-formed before closing
+                    frames.extend(e.complete)  # answer the well-formed frames before it first
+                    bad = e
+                # The responses to one turn's frames go out in one write (one send, not one per frame:
+                # CometBFT pipelines many CheckTx on the mempool connection). A turn is at most
+                # `turn_frames` frames; then the other connections get theirs, so a consensus request
+                # (ProcessProposal, ExtendVote, FinalizeBlock) never waits behind a whole read of CheckTx.
+                for start in range(0, max(len(frames), 1), self.turn_frames):
+                    if start:
+                        await asyncio.sleep(0)
+                    turn = frames[start:start + self.turn_frames]
+                    last = start + self.turn_frames >= len(frames)
+                    out: list[bytes] = []
+                    try:
+                        self.adapter.prefetch(turn)  # the new CheckTx's signatures, verified in parallel
+                        for frame in turn:
+                            out.append(handle(frame))
+                        if bad is not None and last:
+                            raise bad
+                    except AppFailure as e:
+                        log.error("ABCI %s failed:\n%s", e.kind, e.trace)
+                        out.append(encode_frame(pb.Response(exception=pb.ResponseException(error=e.message))
+                                                .SerializeToString()))
                         writer.write(b"".join(out))
-                    raise
-                if out:
-                    writer.write(out[0] if len(out) == 1 else b"".join(out))
-                    await writer.drain()
+                        await writer.drain()
+                        if self.on_fatal is not None:
+                            self.on_fatal(f"application error in {e.message}")
+                        return
+                    except (FramingError, DecodeError, ValueError):
+                        if out:  # answer what was well-formed before closing
+                            writer.write(b"".join(out))
+                        raise
+                    if out:
+                        writer.write(out[0] if len(out) == 1 else b"".join(out))
+                        await writer.drain()
         except FramingError as e:
             log.error("ABCI connection %d from %s: %s; closing it", conn, peer, e)
         except (DecodeError, ValueError) as e:

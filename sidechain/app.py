@@ -360,7 +360,7 @@ class Application:
         return OK_RESULT
 
     def preverify_check_txs(self, txs: Sequence[bytes]) -> None:
-        """New txs about to be CheckTx'd one by one (one read of the mempool connection): verify, in
+        """New txs about to be CheckTx'd one by one (one turn of the mempool connection): verify, in
         parallel, the signatures of those that may pass, so that their CheckTx finds them verified.
 
         Speed only (see txflow.ParallelVerifier). Nothing while this node refuses new txs (no chain

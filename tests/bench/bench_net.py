@@ -1106,7 +1106,8 @@ def main(argv: list[str] | None = None) -> int:
             r = run_one(cfg, work)
             runs.append(r)
             print_table([r], sys.stderr)
-            shutil.rmtree(work / n, ignore_errors=True)
+            if args.workdir is None:  # a given --workdir keeps every run's homes and logs to read
+                shutil.rmtree(work / n, ignore_errors=True)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -68,6 +68,19 @@ def test_overlong_varint_is_garbage() -> None:
         dec.feed(b"\x80" * 11)
 
 
+@pytest.mark.parametrize("garbage", [b"\x80" * 11, b"\xff\xff\xff", encode_uvarint(1001)])
+def test_error_carries_the_frames_completed_before_it(garbage: bytes) -> None:
+    dec = FrameDecoder(1000)
+    with pytest.raises(FramingError) as e:
+        dec.feed(encode_frame(b"one") + encode_frame(b"") + encode_frame(b"two") + garbage)
+    assert e.value.complete == (b"one", b"", b"two")
+    dec = FrameDecoder(1000)
+    assert dec.feed(encode_frame(b"one")) == [b"one"]
+    with pytest.raises(FramingError) as e:
+        dec.feed(garbage)
+    assert e.value.complete == ()  # only this call's frames: the earlier one was returned already
+
+
 @given(st.lists(st.binary(max_size=300), max_size=20), st.lists(st.integers(1, 50), min_size=1, max_size=30))
 def test_any_chunking_yields_the_same_frames(payloads: list[bytes], cuts: list[int]) -> None:
     wire = b"".join(encode_frame(p) for p in payloads)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,11 +29,26 @@ class Running:
         self.fatal: list[str] = []
 
 
-@pytest.fixture
-def socket_server() -> Iterator[Running]:
+class RecordingAdapter(Adapter):
+    """Records the echo message of every frame it handles, in the order the server handles them."""
+
+    def __init__(self, app: Application) -> None:
+        super().__init__(app)
+        self.handled: list[str] = []
+
+    def handle_frame(self, frame: bytes) -> bytes:
+        r = pb.Request()
+        r.ParseFromString(frame)
+        if r.WhichOneof("value") == "echo":
+            self.handled.append(r.echo.message)
+        return super().handle_frame(frame)
+
+
+@contextlib.contextmanager
+def serving(**kw: Any) -> Iterator[Running]:
     loop = asyncio.new_event_loop()
-    app = Application(None)
-    srv = SocketServer(Adapter(app), "tcp://127.0.0.1:0", max_frame_bytes=MAX_FRAME, partial_frame_timeout=0.5)
+    srv = SocketServer(RecordingAdapter(Application(None)), "tcp://127.0.0.1:0", max_frame_bytes=MAX_FRAME,
+                       partial_frame_timeout=0.5, **kw)
     running = Running(srv, loop)
     srv.on_fatal = running.fatal.append
     ready = threading.Event()
@@ -45,11 +62,19 @@ def socket_server() -> Iterator[Running]:
     t = threading.Thread(target=run, daemon=True)
     t.start()
     assert ready.wait(5)
-    yield running
-    asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(5)
-    loop.close()
+    try:
+        yield running
+    finally:
+        asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)
+        loop.close()
+
+
+@pytest.fixture
+def socket_server() -> Iterator[Running]:
+    with serving() as running:
+        yield running
 
 
 def connect(r: Running) -> socket.socket:
@@ -160,6 +185,66 @@ def test_application_bug_is_reported_and_fatal(socket_server: Running) -> None:
     assert "Commit without a finalized block" in r[0].exception.error
     assert_closed(s)
     assert socket_server.fatal and "commit" in socket_server.fatal[0]
+
+
+def echoes(prefix: str, n: int) -> bytes:
+    return b"".join(req(echo=pb.RequestEcho(message=f"{prefix}{i}")) for i in range(n))
+
+
+def test_turns_answer_every_frame_in_order() -> None:
+    with serving(turn_frames=2) as running:
+        s = connect(running)
+        s.sendall(echoes("e", 9) + req(flush=pb.RequestFlush()))
+        r = read_responses(s, 10)
+        assert [x.echo.message for x in r[:9]] == [f"e{i}" for i in range(9)]
+        assert r[9].WhichOneof("value") == "flush"
+        s.close()
+
+
+def test_turns_answer_well_formed_frames_before_garbage(caplog: pytest.LogCaptureFixture) -> None:
+    with serving(turn_frames=2) as running, caplog.at_level(logging.ERROR, logger="abci.server"):
+        s = connect(running)
+        s.sendall(echoes("e", 5) + b"\xff" * 12)  # five frames (three turns), then a bad length prefix
+        r = read_responses(s, 5)
+        assert [x.echo.message for x in r] == [f"e{i}" for i in range(5)]
+        assert_closed(s)
+        assert running.fatal == []
+
+
+@pytest.mark.parametrize(("turn_frames", "served_within"), [(4, 8), (1 << 20, None)])
+def test_other_connection_served_between_turns(turn_frames: int, served_within: int | None) -> None:
+    """A request on one connection is handled after at most a turn or two of another connection's
+    backlog; with one turn per read (a huge turn_frames) it waits behind the whole backlog."""
+    backlog = 200
+    with serving(turn_frames=turn_frames) as running:
+        a, b = connect(running), connect(running)
+        a.sendall(req(echo=pb.RequestEcho(message="warm")) + req(flush=pb.RequestFlush()))
+        b.sendall(req(echo=pb.RequestEcho(message="warm")) + req(flush=pb.RequestFlush()))
+        read_responses(a, 2), read_responses(b, 2)
+        # Hold the event loop while both connections' bytes arrive, so one loop iteration sees both.
+        held = threading.Event()
+        running.loop.call_soon_threadsafe(lambda: (held.set(), time.sleep(0.3)))
+        assert held.wait(5)
+        a.sendall(echoes("a", backlog) + req(flush=pb.RequestFlush()))
+        time.sleep(0.05)
+        b.sendall(req(echo=pb.RequestEcho(message="b")) + req(flush=pb.RequestFlush()))
+        assert len(read_responses(a, backlog + 1)) == backlog + 1
+        assert read_responses(b, 2)[0].echo.message == "b"
+        adapter = running.server.adapter
+        assert isinstance(adapter, RecordingAdapter)
+        handled = [m for m in adapter.handled if m != "warm"]
+        assert len(handled) == backlog + 1
+        before_b = handled.index("b")
+        if served_within is None:
+            assert before_b == backlog
+        else:
+            assert before_b <= served_within, handled[:20]
+        a.close(), b.close()
+
+
+def test_turn_frames_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="turn_frames"):
+        SocketServer(Adapter(Application(None)), "tcp://127.0.0.1:0", turn_frames=0)
 
 
 def test_grpc_server_serves_abci() -> None:
