@@ -50,9 +50,11 @@ def parse_raw(path: Path) -> dict[str, Counter[tuple[str, ...]]]:
             continue
         frames = stack.split(";")
         thread = "main"
-        if frames and frames[0].startswith(("thread", "process")):
-            while frames and frames[0].startswith(("thread", "process")):
-                thread = frames.pop(0) if frames[0].startswith("thread") else thread
+        # py-spy puts "process <pid>: ..." (with --subprocesses) and "thread (0x...)" before the stack's root.
+        while frames and frames[0].startswith(("thread (", "process ")):
+            head = frames.pop(0)
+            if head.startswith("thread ("):
+                thread = head
         out = []
         for f in frames:
             m = FRAME.match(f.strip())
