@@ -11,6 +11,14 @@ _BRIDGE_EVENT_KINDS = {"bridge_deposit": "deposit", "bridge_valset_updated": "va
 _BLOCK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def _by_code(children: dict[tuple[str, int], Any], counter: Counter, response: Any) -> Any:
+    key = (response.codespace, response.code)
+    child = children.get(key)
+    if child is None:
+        child = children[key] = counter.labels(response.codespace, str(response.code))
+    return child
+
+
 class AppMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -26,6 +34,11 @@ class AppMetrics:
         self.recheck_tx = Counter("sidechain_recheck_tx", "CheckTx rechecks (after each block) by codespace and code",
                                   ["codespace", "code"], registry=r)
         self.abci_requests = Counter("sidechain_abci_requests", "ABCI requests by method", ["method"], registry=r)
+        # Labelled children looked up once (labels() takes a lock and builds a key: per CheckTx, it showed
+        # in profiles). Few keys: the ABCI methods and the registered (codespace, code) pairs.
+        self._by_method: dict[str, Any] = {}
+        self._check_by_code: dict[tuple[str, int], Any] = {}
+        self._recheck_by_code: dict[tuple[str, int], Any] = {}
         # The bridge's L1 watcher (bridge/watcher.py), on validators that run one.
         self.watcher_errors = Counter("sidechain_bridge_watcher_errors",
                                       "Failed L1 RPC polls of the bridge watcher", registry=r)
@@ -49,7 +62,10 @@ class AppMetrics:
 
     def observe(self, method: str, seconds: float, response: Any) -> None:
         """Adapter hook: called after each ABCI method with its typed response message."""
-        self.abci_requests.labels(method).inc()
+        requests = self._by_method.get(method)
+        if requests is None:
+            requests = self._by_method[method] = self.abci_requests.labels(method)
+        requests.inc()
         if method == "finalize_block":
             self.finalize.observe(seconds)
             ok = sum(1 for t in response.tx_results if t.code == 0)
@@ -65,9 +81,9 @@ class AppMetrics:
             self.commit.observe(seconds)
             self.blocks.inc()
         elif method == "check_tx":
-            self.check_tx.labels(response.codespace, str(response.code)).inc()
+            _by_code(self._check_by_code, self.check_tx, response).inc()
         elif method == "recheck_tx":
-            self.recheck_tx.labels(response.codespace, str(response.code)).inc()
+            _by_code(self._recheck_by_code, self.recheck_tx, response).inc()
 
     def watcher_error(self) -> None:
         self.watcher_errors.inc()

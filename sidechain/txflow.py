@@ -93,14 +93,19 @@ class SignatureCache:
 
 VERIFY_THREADS = 2
 MIN_PARALLEL = 8  # fewer uncached txs than this: the sequential path verifies them as it goes
+VERIFY_CHUNK = 8  # txs per task of the pool
 
 
-def _verifies(tx: DecodedTx, chain_id: str) -> bool:
-    try:
-        verify_signature(tx, chain_id)
-    except InvalidInput:
-        return False
-    return True
+def _verify_chunk(txs: list[DecodedTx], chain_id: str) -> list[bool]:
+    out = []
+    for tx in txs:
+        try:
+            verify_signature(tx, chain_id)
+        except InvalidInput:
+            out.append(False)
+        else:
+            out.append(True)
+    return out
 
 
 class ParallelVerifier:
@@ -108,6 +113,9 @@ class ParallelVerifier:
 
     libsodium's verification (through PyNaCl's cffi binding) runs without the GIL, so the threads
     verify in parallel with each other and with this thread, which decodes the next txs meanwhile.
+    The pool gets chunks of VERIFY_CHUNK txs (one future per tx cost more than a tenth of a
+    verification); once every tx is decoded, this thread verifies the chunks no pool thread has started
+    (from the back: the pool takes them from the front) instead of waiting for them.
     Speed only, never a result: a tx is decoded exactly as `check_stateless` decodes it, and only a
     tx whose signature verified goes into the cache (which then skips decoding and verifying it);
     every other tx is left to the sequential path, which gives its error. The cache is only touched
@@ -127,26 +135,40 @@ class ParallelVerifier:
         if self.threads <= 0:
             return 0  # verified on the caller's thread, one by one, by the sequential path
         chain_id = rules.chain_id
-        first: list[DecodedTx] = []
-        pending: list[tuple[DecodedTx, Future[bool]]] = []
-        pool = None
+        chunks: list[list[DecodedTx]] = []
+        futures: list[Future[list[bool]]] = []
+        chunk: list[DecodedTx] = []
+        seen = 0
+        pool = self._pool
         for tx in txs:
-            if pool is None:
-                first.append(tx)
-                if len(first) < MIN_PARALLEL:
-                    continue
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ed25519")
-                pool = self._pool
-                pending = [(t, pool.submit(_verifies, t, chain_id)) for t in first]
-            else:
-                pending.append((tx, pool.submit(_verifies, tx, chain_id)))
+            chunk.append(tx)
+            seen += 1
+            if len(chunk) >= VERIFY_CHUNK and seen >= MIN_PARALLEL:
+                if pool is None:
+                    pool = self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ed25519")
+                chunks.append(chunk)
+                futures.append(pool.submit(_verify_chunk, chunk, chain_id))
+                chunk = []
+        if seen < MIN_PARALLEL:
+            return 0
+        results: list[list[bool] | None] = [None] * len(chunks)
+        if chunk:  # the last, partial chunk: this thread's own
+            chunks.append(chunk)
+            results.append(_verify_chunk(chunk, chain_id))
+        for i in range(len(futures) - 1, -1, -1):
+            if not futures[i].cancel():
+                break  # a pool thread has started it, so every chunk before it too
+            results[i] = _verify_chunk(chunks[i], chain_id)
         ok = 0
-        for tx, fut in pending:
-            if fut.result():
-                cache.put(tx)
-                cache.verifications += 1
-                ok += 1
+        for i, chunk in enumerate(chunks):
+            verified = results[i]
+            if verified is None:
+                verified = futures[i].result()
+            for tx, good in zip(chunk, verified, strict=True):
+                if good:
+                    cache.put(tx)
+                    cache.verifications += 1
+                    ok += 1
         return ok
 
     def verify_raw(self, raws: Iterable[bytes], rules: ChainRules, cache: SignatureCache) -> int:

@@ -3,6 +3,10 @@ verifies enter the signature cache, and blocks, proposals and CheckTx answer as 
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 from abci_app.adapter import Adapter
 from abci_app.gen.tendermint.abci import types_pb2 as pb
 from sidechain import txflow
@@ -143,3 +147,50 @@ def test_no_threads_verifies_nothing_ahead() -> None:
     assert app.sig_cache.verifications == other.sig_cache.verifications == 11
     for x in (app, other):
         x.close()
+
+
+def _many(n: int, bad: set[int]) -> list[bytes]:
+    """n transfers from KEYS[0] (sequences 0..n-1); those at the positions in `bad` carry a bad signature."""
+    txs = [send_tx(KEYS[0], ADDRS[1], 1, s) for s in range(n)]
+    return [_bad_signature(t) if i in bad else t for i, t in enumerate(txs)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("n", [txflow.MIN_PARALLEL, txflow.VERIFY_CHUNK + 1, 2 * txflow.VERIFY_CHUNK, 61])
+def test_every_chunk_and_every_tx_is_judged_on_its_own(threads: int, n: int) -> None:
+    """Whoever verifies a chunk (a pool thread, or this thread taking one no thread has started, or
+    the last, partial one), each tx's own signature decides whether it is cached."""
+    bad = {i for i in (0, txflow.VERIFY_CHUNK - 1, txflow.VERIFY_CHUNK, n - 1) if i < n}
+    app = _app()
+    app.verifier = txflow.ParallelVerifier(threads)
+    rules = app._rules
+    assert rules is not None
+    txs = _many(n, bad)
+    assert app.verifier.verify_raw(txs, rules, app.sig_cache) == n - len(bad)
+    assert [txflow.tx_hash(t) in app.sig_cache for t in txs] == [i not in bad for i in range(n)]
+    assert app.sig_cache.verifications == n - len(bad)
+    app.close()
+
+
+def test_this_thread_verifies_what_the_pool_has_not_started() -> None:
+    """With its one pool thread held busy, verify still finishes: this thread verifies every chunk."""
+    app = _app()
+    app.verifier = txflow.ParallelVerifier(1)
+    rules = app._rules
+    assert rules is not None
+    txs = _many(40, {5, 17})
+    warm = [send_tx(KEYS[1], ADDRS[2], 1, s) for s in range(txflow.MIN_PARALLEL)]
+    assert app.verifier.verify_raw(warm, rules, app.sig_cache) == txflow.MIN_PARALLEL  # starts the pool
+    pool = app.verifier._pool
+    assert pool is not None
+    release = threading.Event()
+    busy = pool.submit(release.wait, 10)
+    done: list[int] = []
+    t = threading.Thread(target=lambda: done.append(app.verifier.verify_raw(txs, rules, app.sig_cache)))
+    t.start()
+    t.join(5)
+    release.set()
+    assert busy.result(5)
+    assert done == [38], "verify waited for the busy pool"
+    assert all((txflow.tx_hash(t) in app.sig_cache) is (i not in (5, 17)) for i, t in enumerate(txs))
+    app.close()
