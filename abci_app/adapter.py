@@ -174,10 +174,10 @@ class Adapter:
         return pb.Response(**{kind: self.call(kind, getattr(req, kind))})
 
     def prefetch(self, frames: list[bytes]) -> None:
-        """Before the frames of one turn (see SocketServer) are handled one by one: the new CheckTx among them go to the
-        application's `preverify_check_txs` (signatures verified in parallel), when it has one. Frames
-        that are not a Request are left to `handle_frame` to refuse. Raises AppFailure if the
-        application raised (a bug)."""
+        """Before the frames of one turn (see SocketServer) are handled one by one: the new CheckTx among
+        them go to the application's `preverify_check_txs` (signatures verified in parallel), when it
+        has one. Frames that are not a Request are left to `handle_frame` to refuse. Raises AppFailure
+        if the application raised (a bug)."""
         preverify = getattr(self.app, "preverify_check_txs", None)
         if preverify is None or len(frames) < 2:
             return
