@@ -50,7 +50,8 @@ def parse_raw(path: Path) -> dict[str, Counter[tuple[str, ...]]]:
             continue
         frames = stack.split(";")
         thread = "main"
-        # py-spy puts "process <pid>: ..." (with --subprocesses) and "thread (0x...)" before the stack's root.
+        # py-spy puts "thread (<id>): <name>" (and "process <pid>: ..." with --subprocesses) before the
+        # stack's root; a root function may itself be named process_... (socketserver's request threads).
         while frames and frames[0].startswith(("thread (", "process ")):
             head = frames.pop(0)
             if head.startswith("thread ("):

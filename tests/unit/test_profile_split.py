@@ -13,6 +13,9 @@ RAW = "\n".join([
     f"{MAIN};<module> (sidechain/node.py:1);Application.finalize_block (/r/sidechain/app.py:500) 50",
     f"{MAIN};process_frames (/r/abci_app/servers.py:120) 10",
     'thread (0x7F00BB): "verify_0";_bootstrap (threading.py:1);crypto_sign_open (nacl/bindings.py:9) 40',
+    # a metrics scrape's thread: its root frame's name begins with "process" (this once looped forever)
+    "thread (13331): Thread-5 (process_request_thread);process_request_thread (socketserver.py:691);"
+    "finish_request (socketserver.py:361) 5",
     "garbage line without a count",
     "",
 ])
@@ -22,10 +25,11 @@ def test_threads_and_buckets(tmp_path: Path) -> None:
     f = tmp_path / "app1-node0.txt"
     f.write_text(RAW)
     threads = parse_raw(f)
-    assert sorted(threads) == sorted([MAIN, 'thread (0x7F00BB): "verify_0"'])
+    assert sorted(threads) == sorted([MAIN, 'thread (0x7F00BB): "verify_0"',
+                                      "thread (13331): Thread-5 (process_request_thread)"])
     assert sum(threads[MAIN].values()) == 90
     out, busy, others = split(f, rate=10, seconds=10)
-    assert (busy, others) == (90, 40)
+    assert (busy, others) == (90, 45)
     assert out["CheckTx"] == 30 and out["  of which ed25519 verify"] == 30
     assert out["FinalizeBlock"] == 50
     assert out["ABCI framing, encode/decode"] == 10
