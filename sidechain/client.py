@@ -202,7 +202,15 @@ class NodeClient:
     # -- transactions ---------------------------------------------------------------------------
 
     def broadcast_sync(self, tx: bytes) -> dict[str, Any]:
-        return dict(self.rpc("broadcast_tx_sync", tx=base64.b64encode(tx).decode()))
+        """CometBFT's CheckTx answer. CometBFT's own "mempool is full" (an RPC error: it counts the
+        mempool before asking the app) comes back as the app's refusal of the same state, codespace
+        `mempool` code 2, so that it is retried like that one."""
+        try:
+            return dict(self.rpc("broadcast_tx_sync", tx=base64.b64encode(tx).decode()))
+        except ClientError as e:
+            if "mempool is full" not in str(e):
+                raise
+            return {"code": 2, "codespace": "mempool", "log": f"mempool full, retry later ({e})"}
 
     def broadcast_when_ready(self, build: Callable[[], tuple[bytes, int]], timeout: float,
                              note: Callable[[str], None] | None = None) -> tuple[bytes, int, dict[str, Any]]:

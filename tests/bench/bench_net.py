@@ -83,7 +83,9 @@ class RunConfig:
     rate_cap: int = 4000
     workers: int = 3
     conns: int = 64  # per worker per node
-    mempool_size: int = 5000
+    # 0: the testnet's own (genesis.spec.NodeSettings) for our app; CometBFT's default for kvstore, whose
+    # ceiling is highest there (30-s runs, 4 validators: 3,239 tx/s at 5,000, 2,551 at 1,500)
+    mempool_size: int = 0
     timeout_commit: str = "100ms"
     kill_restart: bool = False  # kill the last validator at 1/3 of the run, restart it at 1/2
     sample_every: int = 20
@@ -96,6 +98,7 @@ class RunConfig:
     block_max_bytes: int = 0  # 0: the spec's default (4 MiB)
     comet_set: tuple[str, ...] = ()  # extra config.toml values, "section.key=toml-value" (for measuring settings)
     app_set: tuple[str, ...] = ()  # extra app.toml values, the same way
+    rate: float = 0.0  # offered tx/s in all (0: as fast as the nodes answer): latency at a stated load
 
 
 def account_seed(i: int) -> bytes:
@@ -383,6 +386,20 @@ def presign(kind: str, accounts: list[int], per_account: int, total: int, fee: s
     return out
 
 
+class _Pacer:
+    """Spaces a worker's requests `1 / rate` apart, over all its connections. A worker that fell behind
+    (its connections all waited on answers) catches up by at most 50 ms of requests, not in a burst."""
+
+    def __init__(self, rate: float, t0: float) -> None:
+        self.interval = 1.0 / rate
+        self.next = t0
+
+    def delay(self, now: float) -> float:
+        slot = max(self.next, now - 0.05)
+        self.next = slot + self.interval
+        return slot - now
+
+
 class _Account:
     __slots__ = ("idx", "txs", "pos", "node")
 
@@ -445,7 +462,7 @@ def _classify(body: bytes) -> tuple[str, str]:
 
 
 async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end: float, res: WorkerResult,
-                      sample_every: int) -> None:
+                      sample_every: int, pacer: _Pacer | None = None) -> None:
     node = first
     left_home = 0.0  # when this connection moved off its first node (it goes back after HOME_RETRY_S)
     ready: deque[_Account] = deque(accts)
@@ -486,6 +503,10 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
                 await asyncio.sleep(0.2)
                 continue
         tx = acct.txs[acct.pos]
+        if pacer is not None:
+            wait = pacer.delay(time.time())
+            if wait > 0:
+                await asyncio.sleep(wait)
         sent = time.time()
         try:
             assert reader is not None
@@ -579,8 +600,10 @@ def worker_main(wid: int, cfg: dict[str, Any], urls: list[str], accounts: list[i
 
     async def run() -> None:
         await asyncio.sleep(max(0.0, t_start - time.time()))
+        pacer = _Pacer(cfg["rate"] / cfg["workers"], t_start) if cfg["rate"] else None
         await asyncio.gather(*(
-            _drive_conn(urls, c % len(urls), g, t_end, res, cfg["sample_every"]) for c, g in enumerate(groups) if g
+            _drive_conn(urls, c % len(urls), g, t_end, res, cfg["sample_every"], pacer)
+            for c, g in enumerate(groups) if g
         ))
 
     asyncio.run(run())
@@ -727,7 +750,14 @@ def run_idle(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, 
             "latency_max_s": round(max(lat), 3), "latencies_s": [round(x, 4) for x in lat]}
 
 
+KVSTORE_MEMPOOL_SIZE = 5000  # CometBFT's default mempool.size
+
+
 def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, Any]:
+    if not cfg.mempool_size:
+        from genesis.spec import NodeSettings
+
+        cfg.mempool_size = NodeSettings().mempool_size if cfg.app == "sidechain" else KVSTORE_MEMPOOL_SIZE
     if cfg.idle_sends:
         return run_idle(cfg, workdir, log)
     root = workdir / cfg.name
@@ -930,7 +960,7 @@ def summarize(cfg: RunConfig, results: list[WorkerResult], blocks: list[dict[str
     out = {
         "name": cfg.name, "app": cfg.app, "validators": cfg.validators, "duration_s": cfg.duration,
         "accounts": cfg.accounts, "workers": cfg.workers, "conns_per_worker_per_node": cfg.conns,
-        "mempool_size": cfg.mempool_size, "timeout_commit": cfg.timeout_commit,
+        "mempool_size": cfg.mempool_size, "timeout_commit": cfg.timeout_commit, "rate": cfg.rate,
         "committed_tps": round(tps, 1), "window_s": round(span, 1), "window_blocks": len(window),
         "blocks": len(blocks), "avg_block_txs": round(statistics.mean([b["txs"] for b in window]) if window else 0, 1),
         "accepted": accepted, "committed_of_ours": sum(1 for r in results for h in set(r.accepted_hashes)
@@ -1000,12 +1030,15 @@ RUNS = {
 
 def print_table(runs: list[dict[str, Any]], out: Any = sys.stdout) -> None:
     kv = {r["validators"]: r["committed_tps"] for r in runs if r["app"] == "kvstore"}
-    print(f"{'run':<6} {'app':<10} {'vals':>4} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7} {'failed':>6} {'full':>7} "
+    print(f"{'run':<6} {'app':<10} {'vals':>4} {'mempool':>7} {'rate':>6} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7} "
+          f"{'failed':>6} {'full':>7} "
           f"{'offered/s':>9} {'vs kvstore':>10} {'hashes':>7} {'app us/tx':>9} {'comet us/tx':>11} "
           f"{'loader us/tx':>12}", file=out)
     for r in runs:
         ratio = r["committed_tps"] / kv[r["validators"]] if kv.get(r["validators"]) else float("nan")
-        print(f"{r['name']:<6} {r['app']:<10} {r['validators']:>4} {r['committed_tps']:>8,.0f} "
+        rate = f"{r['rate']:,.0f}" if r.get("rate") else "max"
+        print(f"{r['name']:<6} {r['app']:<10} {r['validators']:>4} {r.get('mempool_size', 0):>7} {rate:>6} "
+              f"{r['committed_tps']:>8,.0f} "
               f"{r['latency_p50_s']:>7.3f} {r['latency_p99_s']:>7.3f} {r['failed']:>6} {r['full_retries']:>7} "
               f"{r['offered_per_s']:>9,.0f} {ratio:>10.2f} {'agree' if r['app_hashes_agree'] else 'DIFFER':>7} "
               f"{r.get('cpu_app_us_per_tx', 0):>9,.0f} {r.get('cpu_cometbft_us_per_tx', 0):>11,.0f} "
@@ -1055,7 +1088,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conns", type=int, default=0,
                    help="connections per worker per node, one request in flight each (0: 600 in flight in all, "
                         "at least 64 per worker per node; with one node 192 left the generator short of 2x)")
-    p.add_argument("--mempool-size", type=int, default=5000)
+    p.add_argument("--mempool-size", type=int, default=0,
+                   help="mempool.size on every node (0: the testnet's for our app, CometBFT's 5,000 for kvstore)")
     p.add_argument("--timeout-commit", default="100ms")
     p.add_argument("--timeout-propose", default="1s")
     p.add_argument("--block-max-bytes", type=int, default=0, help="consensus block.max_bytes (0: 4 MiB)")
@@ -1063,6 +1097,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="set a config.toml value on every node (VALUE in TOML), e.g. 'tx_index.indexer=\"null\"'")
     p.add_argument("--app-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="set an app.toml value on every node (VALUE in TOML), e.g. abci.verify_threads=0")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="offer this many tx/s in all, paced (0: as fast as the nodes answer); latency at a stated "
+                        "load, below the network's ceiling")
     p.add_argument("--rate-cap", type=int, default=0, help="pre-sign enough txs for this rate (default per app)")
     p.add_argument("--kill-restart", action="store_true", help="kill and restart a validator in the 4-node runs")
     p.add_argument("--profile", type=float, default=0.0, help="py-spy seconds on each app process")
@@ -1099,7 +1136,7 @@ def main(argv: list[str] | None = None) -> int:
                             mempool_size=args.mempool_size,
                             timeout_commit=args.timeout_commit, timeout_propose=args.timeout_propose,
                             block_max_bytes=args.block_max_bytes, comet_set=tuple(args.comet_set),
-                            app_set=tuple(args.app_set),
+                            app_set=tuple(args.app_set), rate=args.rate,
                             rate_cap=args.rate_cap or (4000 if app == "sidechain" else 9000),
                             kill_restart=args.kill_restart and vals > 1 and app == "sidechain",
                             profile=args.profile if app == "sidechain" else 0.0, profile_dir=args.profile_dir)

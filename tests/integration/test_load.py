@@ -23,7 +23,7 @@ def _check_all_committed(r: dict[str, object], offered: int) -> None:
 
 def test_load_generator_smoke(tmp_path: Path) -> None:
     cfg = RunConfig(name="smoke", app="sidechain", validators=1, duration=20, accounts=30, txs_per_account=10,
-                    workers=2, conns=4, sample_every=5)
+                    workers=2, conns=4, sample_every=5, rate=200)  # paced, as `--rate` runs are
     r = run_one(cfg, tmp_path)
     _check_all_committed(r, 300)
     assert r["latency_samples"] > 0

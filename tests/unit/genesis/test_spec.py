@@ -31,7 +31,7 @@ BASE: dict[str, Any] = {
         {"address": "side1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnhhvq07", "coins": "1stake"},
     ],
     "params": {"consensus": {"block": {"max_bytes": 2097152}, "abci": {"vote_extensions_enable_height": 2}}},
-    "node": {"timeout_commit": "250ms"},
+    "node": {"timeout_commit": "250ms", "mempool_size": 1234},
 }
 
 
@@ -58,6 +58,7 @@ def test_from_json_and_round_trip() -> None:
         and s.params.consensus.vote_extensions_enable_height == 2
     )
     assert s.node.timeout_commit == "250ms"
+    assert s.node.mempool_size == 1234
     assert NetworkSpec.from_json(json.loads(json.dumps(s.to_json()))) == s
 
 
@@ -125,6 +126,9 @@ REFUSALS = [
     ("params.bank.send_enabled", "yes", "send_enabled"),
     ("node.timeout_commit", "fast", "node.timeout_commit"),
     ("node.abci_transport", "http", "abci_transport"),
+    ("node.mempool_size", 0, r"node.mempool_size: expected an integer in \[1, 1000000\]"),
+    ("node.mempool_size", 2_000_000, r"node.mempool_size: expected an integer in \[1, 1000000\]"),
+    ("node.mempool_size", "many", "node.mempool_size"),
     ("extra", 1, "spec: unknown field"),
 ]
 
