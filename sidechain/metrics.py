@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from sidechain.txflow import SignatureCache
 
 _BRIDGE_EVENT_KINDS = {"bridge_deposit": "deposit", "bridge_valset_updated": "valset_updated",
                        "bridge_batch_executed": "batch_executed"}
@@ -104,6 +108,15 @@ class AppMetrics:
             self.bridge_lag.set(max(0, watcher_final_height - observed))
         for denom, amount in state.get("supply", {}).items():
             self.bridge_supply.labels(denom).set(int(amount))
+
+    def track_signatures(self, cache: Callable[[], SignatureCache]) -> None:
+        """Gauges read from the app's signature cache (`cache()`: the one in use) at each scrape."""
+        r = self.registry
+        Gauge("sidechain_signature_verifications",
+              "ed25519 verifications since the node started: each tx's once while the signature cache holds it",
+              registry=r).set_function(lambda: cache().verifications)
+        Gauge("sidechain_signature_cache_hits", "Txs found verified in the signature cache since the node started",
+              registry=r).set_function(lambda: cache().hits)
 
     def set_height(self, height: int) -> None:
         self.height.set(height)

@@ -164,6 +164,8 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
         return _Outcome(1, e.message)
     app = Application(home.app_data, tree=cfg.store_tree, observer=l1_watcher or NO_OBSERVER, signer=signer)
     app.verifier = txflow.ParallelVerifier(cfg.verify_threads)
+    if metrics is not None:
+        metrics.track_signatures(lambda: app.sig_cache)
     app.set_mempool_limits(*read_mempool_limits(home))  # refuse "mempool full" before CometBFT would drop a tx
     app.behind_after_ns = BEHIND_AFTER_NS  # refuse new txs while catching up (Application.behind)
 

@@ -290,6 +290,11 @@ def app_counts(net: Net) -> dict[str, float]:
         except OSError:
             continue
         for line in text.splitlines():
+            if line.startswith(("sidechain_signature_verifications ", "sidechain_signature_cache_hits ")):
+                name, _, value = line.partition(" ")
+                key = "signatures." + name.removeprefix("sidechain_signature_")
+                out[key] = out.get(key, 0.0) + float(value)
+                continue
             name, _, rest = line.partition("{")
             if name not in _COUNTED or "}" not in rest:
                 continue

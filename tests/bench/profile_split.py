@@ -3,11 +3,13 @@
     python -m tests.bench.profile_split --bench bench-results/profile-net.json --dir bench-results/profile-net \
         --out bench-results/profile-net.md [--label before]
 
-Only the thread that serves ABCI (the one with the most samples: the event loop) is split; other threads
-(metrics, snapshots, the L1 watcher) are shown as one line. Each sample of that thread is put in the first
+Only the thread that serves ABCI (the one with the most samples: the event loop) is split; the signature
+verifier's pool threads (`ed25519_*`) are one line, the other threads (metrics, snapshots, the L1 watcher)
+another. Each sample of that thread is put in the first
 bucket whose rule matches its stack (root to leaf):
 
-    CheckTx (of which ed25519 verify)  Application.check_tx / _check_new, not a recheck
+    CheckTx (of which ed25519 verify)  Application.check_tx / _check_new / preverify_check_txs (the
+                                       adapter's prefetch of one turn's CheckTx), not a recheck
     recheck                            Application._recheck
     PrepareProposal / ProcessProposal / FinalizeBlock / Commit / other ABCI methods: by Application method
     ABCI adapter                       abci_app/adapter.py translating protobuf <-> the app's types
@@ -29,15 +31,18 @@ from pathlib import Path
 from typing import Any
 
 APP_METHODS = {
-    "check_tx": "CheckTx", "_check_new": "CheckTx", "_recheck": "recheck",
+    "check_tx": "CheckTx", "_check_new": "CheckTx", "preverify_check_txs": "CheckTx", "_recheck": "recheck",
     "prepare_proposal": "PrepareProposal", "process_proposal": "ProcessProposal",
     "finalize_block": "FinalizeBlock", "commit": "Commit",
     "extend_vote": "ExtendVote/VerifyVoteExtension", "verify_vote_extension": "ExtendVote/VerifyVoteExtension",
     "query": "Query/Info", "info": "Query/Info",
 }
-ORDER = ["CheckTx", "  of which ed25519 verify", "recheck", "PrepareProposal", "ProcessProposal", "FinalizeBlock",
-         "Commit", "ExtendVote/VerifyVoteExtension", "Query/Info", "ABCI adapter (protobuf <-> app types)",
-         "ABCI framing, encode/decode", "ABCI socket writes + event loop", "other (GC, logging, metrics)", "idle"]
+# the ABCI thread's own signature verifications (the pool threads' are counted apart)
+VERIFY = {m: f"  of which ed25519 verify ({m})" for m in ("CheckTx", "ProcessProposal", "FinalizeBlock")}
+ORDER = ["CheckTx", VERIFY["CheckTx"], "recheck", "PrepareProposal", "ProcessProposal", VERIFY["ProcessProposal"],
+         "FinalizeBlock", VERIFY["FinalizeBlock"], "Commit", "ExtendVote/VerifyVoteExtension", "Query/Info",
+         "ABCI adapter (protobuf <-> app types)", "ABCI framing, encode/decode", "ABCI socket writes + event loop",
+         "other (GC, logging, metrics)", "idle"]
 FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
@@ -70,8 +75,8 @@ def bucket(stack: tuple[str, ...]) -> list[str]:
         func = func.rsplit(".", 1)[-1]  # "Application.check_tx" -> "check_tx"
         if file.endswith("sidechain/app.py") and func in APP_METHODS:
             name = APP_METHODS[func]
-            if name == "CheckTx" and any("verify_signature" in f or "nacl" in f for f in stack[i:]):
-                return [name, "  of which ed25519 verify"]
+            if name in VERIFY and any("verify_signature" in f or "nacl" in f for f in stack[i:]):
+                return [name, VERIFY[name]]
             return [name]
     leafish = stack[-4:] if stack else ()
     if any(f.partition("@")[2].endswith("abci_app/adapter.py") for f in stack):
@@ -89,10 +94,12 @@ def bucket(stack: tuple[str, ...]) -> list[str]:
     return ["other (GC, logging, metrics)"]
 
 
-def split(path: Path, rate: int, seconds: float) -> tuple[Counter[str], int, int]:
+def split(path: Path, rate: int, seconds: float) -> tuple[Counter[str], int, Counter[str]]:
+    """(the ABCI thread's samples by bucket, with idle; its busy samples; the other threads' samples,
+    "ed25519" for the verifier's pool and "other" for the rest)."""
     threads = parse_raw(path)
     if not threads:
-        return Counter(), 0, 0
+        return Counter(), 0, Counter()
     main = max(threads, key=lambda t: sum(threads[t].values()))
     out: Counter[str] = Counter()
     for stack, n in threads[main].items():
@@ -100,7 +107,10 @@ def split(path: Path, rate: int, seconds: float) -> tuple[Counter[str], int, int
             out[b] += n
     busy = sum(n for b, n in out.items() if not b.startswith("  "))
     out["idle"] = max(0, int(rate * seconds) - busy)
-    others = sum(sum(c.values()) for t, c in threads.items() if t != main)
+    others: Counter[str] = Counter()
+    for t, c in threads.items():
+        if t != main:
+            others["ed25519" if "ed25519" in t else "other"] += sum(c.values())
     return out, busy, others
 
 
@@ -114,11 +124,11 @@ def table(bench: dict[str, Any], prof_dir: Path, rate: int, label: str) -> str:
         if not files:
             continue
         total: Counter[str] = Counter()
-        others = 0
+        others: Counter[str] = Counter()
         for f in files:
             c, _busy, o = split(f, rate, secs)
             total.update(c)
-            others += o
+            others.update(o)
         nodes = len(files)
         all_samples = sum(n for b, n in total.items() if not b.startswith("  "))
         lines.append(f"### {run['name']}: {run['validators']} validator(s), "
@@ -134,8 +144,10 @@ def table(bench: dict[str, Any], prof_dir: Path, rate: int, label: str) -> str:
         busy = all_samples - total.get("idle", 0)
         lines.append(f"| **busy total** | {100 * busy / max(1, all_samples):.1f}% | "
                      f"**{busy / rate / max(1, txs) * 1e6:,.0f} us** |")
-        lines.append(f"| other threads (metrics, snapshots, watcher) | {others:,} samples | "
-                     f"{others / rate / max(1, txs) * 1e6:,.0f} us |")
+        for key, what in (("ed25519", "signature verifier threads (ed25519_*)"),
+                          ("other", "other threads (metrics, snapshots, watcher)")):
+            n = others[key]
+            lines.append(f"| {what} | {n:,} samples | {n / rate / max(1, txs) * 1e6:,.0f} us |")
         lines.append("")
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,12 @@ RAW = "\n".join([
     "Application.check_tx (/r/sidechain/app.py:300);verify_signature (/r/sidechain/tx.py:400) 30",
     f"{MAIN};<module> (sidechain/node.py:1);Application.finalize_block (/r/sidechain/app.py:500) 50",
     f"{MAIN};process_frames (/r/abci_app/servers.py:120) 10",
-    'thread (0x7F00BB): "verify_0";_bootstrap (threading.py:1);crypto_sign_open (nacl/bindings.py:9) 40',
+    # the adapter's prefetch of a turn's CheckTx, and a proposal's txs verified on the ABCI thread
+    f"{MAIN};prefetch (/r/abci_app/adapter.py:80);Application.preverify_check_txs (/r/sidechain/app.py:362);"
+    "decode_tx (/r/sidechain/tx.py:100) 7",
+    f"{MAIN};Application.process_proposal (/r/sidechain/app.py:452);_verify_chunk (/r/sidechain/txflow.py:99);"
+    "crypto_sign_open (/r/nacl/bindings/crypto_sign.py:9) 3",
+    'thread (0x7F00BB): "ed25519_0";_bootstrap (threading.py:1);crypto_sign_open (nacl/bindings.py:9) 40',
     # a metrics scrape's thread: its root frame's name begins with "process" (this once looped forever)
     "thread (13331): Thread-5 (process_request_thread);process_request_thread (socketserver.py:691);"
     "finish_request (socketserver.py:361) 5",
@@ -25,18 +30,19 @@ def test_threads_and_buckets(tmp_path: Path) -> None:
     f = tmp_path / "app1-node0.txt"
     f.write_text(RAW)
     threads = parse_raw(f)
-    assert sorted(threads) == sorted([MAIN, 'thread (0x7F00BB): "verify_0"',
+    assert sorted(threads) == sorted([MAIN, 'thread (0x7F00BB): "ed25519_0"',
                                       "thread (13331): Thread-5 (process_request_thread)"])
-    assert sum(threads[MAIN].values()) == 90
-    out, busy, others = split(f, rate=10, seconds=10)
-    assert (busy, others) == (90, 45)
-    assert out["CheckTx"] == 30 and out["  of which ed25519 verify"] == 30
+    assert sum(threads[MAIN].values()) == 100
+    out, busy, others = split(f, rate=11, seconds=10)
+    assert busy == 100 and others == {"ed25519": 40, "other": 5}
+    assert out["CheckTx"] == 37 and out["  of which ed25519 verify (CheckTx)"] == 30  # 7 from the prefetch
+    assert out["ProcessProposal"] == 3 and out["  of which ed25519 verify (ProcessProposal)"] == 3
     assert out["FinalizeBlock"] == 50
     assert out["ABCI framing, encode/decode"] == 10
-    assert out["idle"] == 10  # 100 sampling slots, 90 busy
+    assert out["idle"] == 10  # 110 sampling slots, 100 busy
 
 
 def test_empty_profile(tmp_path: Path) -> None:
     f = tmp_path / "empty.txt"
     f.write_text("")
-    assert split(f, rate=200, seconds=1) == ({}, 0, 0)
+    assert split(f, rate=200, seconds=1) == ({}, 0, {})
