@@ -107,11 +107,12 @@ def init_validator_home(
             "laddr": toml_str(f"tcp://{p2p_host}:{ports.p2p}"),
         }
         text = set_toml_values(text, "p2p", p2p)
-        text = set_toml_values(text, "mempool", {
-            "size": str(settings.mempool_size),
-            # CometBFT's default cache (10,000) remembers the txs seen lately; keep it above the size.
-            "cache_size": str(max(10_000, 2 * settings.mempool_size)),
-        })
+        if settings.mempool_size:  # else CometBFT's default
+            text = set_toml_values(text, "mempool", {
+                "size": str(settings.mempool_size),
+                # CometBFT's default cache (10,000) remembers the txs seen lately; keep it above the size.
+                "cache_size": str(max(10_000, 2 * settings.mempool_size)),
+            })
         nh.cometbft_config.write_text(text)
         create_bridge_key(nh)
         # Until a network's genesis is installed, the home holds a one-validator genesis of its own.

@@ -13,7 +13,7 @@ A network spec (JSON) describes a whole local network; every field but `validato
                                "abci": {"vote_extensions_enable_height": 1}},
                  "auth": {...auth params...}, "bank": {...bank params...}},  # one per module with params
       "node": {"timeout_commit": "200ms", "timeout_propose": "3s", "abci_transport": "socket",
-               "flush_throttle_timeout": "10ms", "mempool_size": 2000}
+               "flush_throttle_timeout": "10ms", "mempool_size": 2000}  # mempool: by size if absent
     }
 
 A validator's `stake` is its self-delegation in the bond denom, bonded at genesis from its
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from genesis.errors import SpecError
@@ -48,8 +48,26 @@ MAX_BLOCK_BYTES = 100 * 1024 * 1024  # CometBFT's types.MaxBlockSizeBytes
 _DURATION_RE = re.compile(r"^([0-9]+)(ns|us|ms|s|m|h)$")
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
-DEFAULT_MEMPOOL_SIZE = 2000
+COMETBFT_MEMPOOL_SIZE = 5000  # CometBFT's default mempool.size
+# A local network's mempool.size when its validators share one machine. Chosen by measurement
+# (tests/bench/bench_net.py, 30-s runs at saturation, 2-core machine; bench-results/
+# bench-net-mempool-size-2026-12-06.json): committed tx/s, p50 / p99 latency, 4 validators =
+# 887 and 1,077, 9.2 / 18.4 s and 7.8 / 23.3 s at CometBFT's 5,000 (blocks of 3,300-4,100 txs, extra
+# rounds); 1,110, 7.6 / 10.4 s at 3,000; 1,147 and 1,217, 4.9 / 6.3 s and 5.1 / 7.6 s at 2,000;
+# 1,029-1,181, 4.0-4.3 / 5.2-5.8 s at 1,500; 1,030, 3.0 / 3.9 s at 1,000; offered 800 tx/s (below the
+# ceiling): p50 / p99 2.9 / 4.4 s at 5,000, 1.5 / 2.0 s at 2,000. A mempool of about one block keeps
+# blocks short and rechecks few, and refuses ("mempool full, retry") what it cannot hold soon. One
+# validator keeps CometBFT's 5,000: 3,411 and 3,206 tx/s (p99 1.34, 1.46 s) against 2,689 and 2,830 (p99 0.97, 0.85 s)
+# at 2,000, whose blocks then start short (the mempool refills after each block is reaped whole).
+LOCAL_MEMPOOL_SIZE = 2000
 MAX_MEMPOOL_SIZE = 1_000_000
+
+
+def local_mempool_size(validators: int) -> int:
+    """mempool.size for a local network of this many validators (see LOCAL_MEMPOOL_SIZE)."""
+    return LOCAL_MEMPOOL_SIZE if validators > 1 else COMETBFT_MEMPOOL_SIZE
+
+
 DEFAULT_CHAIN_ID = "sidechain-testnet"
 DEFAULT_STAKE = 100_000_000
 MAX_STAKE = 10**60
@@ -272,15 +290,8 @@ class NodeSettings:
     # CometBFT's default (100ms) batches P2P messages and costs each consensus step up to that; a small
     # local network confirms in about half the time at 10ms.
     flush_throttle_timeout: str = "10ms"
-    # CometBFT's mempool.size, in txs. Chosen by measurement (tests/bench/bench_net.py, 4 validators on one
-    # 2-core machine, 30-s runs at saturation): committed tx/s, p50 / p99 latency =
-    # 887 and 1,077, 9.2 / 18.4 s and 7.8 / 23.3 s at CometBFT's default 5,000 (blocks of 3,300-4,100
-    # txs, extra rounds, up to 12 rechecks per tx when blocks are capped below the mempool);
-    # 1,110, 7.6 / 10.4 s at 3,000; 1,147 and 1,217, 4.9 / 6.3 s and 5.1 / 7.6 s at 2,000;
-    # 1,029-1,181, 4.0-4.3 / 5.2-5.8 s at 1,500; 1,030, 3.0 / 3.9 s at 1,000; offered 800 tx/s (below the
-    # ceiling): p50 / p99 2.9 / 4.4 s at 5,000, 1.5 / 2.0 s at 2,000. A mempool of about one block
-    # keeps blocks short and rechecks few; it refuses ("mempool full, retry") what it cannot hold soon.
-    mempool_size: int = DEFAULT_MEMPOOL_SIZE
+    # CometBFT's mempool.size, in txs; 0: by network size (`local_mempool_size`).
+    mempool_size: int = 0
 
     @classmethod
     def from_json(cls, obj: object, path: str = "node") -> NodeSettings:
@@ -297,7 +308,7 @@ class NodeSettings:
         transport = d.get("abci_transport", dflt.abci_transport)
         if transport not in ("socket", "grpc"):
             raise SpecError(f'{path}.abci_transport must be "socket" or "grpc", got {transport!r}')
-        mempool_size = _int(d.get("mempool_size", dflt.mempool_size), f"{path}.mempool_size", 1, MAX_MEMPOOL_SIZE)
+        mempool_size = _int(d.get("mempool_size", dflt.mempool_size), f"{path}.mempool_size", 0, MAX_MEMPOOL_SIZE)
         return cls(abci_transport=str(transport), mempool_size=mempool_size, **out)
 
 
@@ -400,7 +411,7 @@ class NetworkSpec:
             validators=tuple(validators),
             accounts=tuple(accounts),
             params=GenesisParams.from_json(d.get("params", {})),
-            node=NodeSettings.from_json(d.get("node", {})),
+            node=_sized(NodeSettings.from_json(d.get("node", {})), len(validators)),
         )
         spec.validate()
         return spec
@@ -451,7 +462,14 @@ def default_spec(n: int, chain_id: str = DEFAULT_CHAIN_ID, node: NodeSettings | 
         accounts=tuple(
             AccountSpec(parse_coins(DEFAULT_ACCOUNT_COINS), name=a) for a in DEFAULT_TEST_ACCOUNTS
         ),
-        node=node or NodeSettings(),
+        node=_sized(node or NodeSettings(), n),
     )
     spec.validate()
     return spec
+
+
+def _sized(node: NodeSettings, validators: int) -> NodeSettings:
+    """`node` with a mempool size: its own, else the one for a local network of `validators`."""
+    if node.mempool_size:
+        return node
+    return replace(node, mempool_size=local_mempool_size(validators))

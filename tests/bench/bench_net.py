@@ -83,8 +83,9 @@ class RunConfig:
     rate_cap: int = 4000
     workers: int = 3
     conns: int = 64  # per worker per node
-    # 0: the testnet's own (genesis.spec.NodeSettings) for our app; CometBFT's default for kvstore, whose
-    # ceiling is highest there (30-s runs, 4 validators: 3,239 tx/s at 5,000, 2,551 at 1,500)
+    # 0: what the project's tooling gives a local network of this size (genesis.spec.local_mempool_size)
+    # for our app; CometBFT's default for kvstore, whose ceiling is highest there (30-s runs,
+    # 4 validators: 3,239 tx/s at 5,000, 2,551 at 1,500)
     mempool_size: int = 0
     timeout_commit: str = "100ms"
     kill_restart: bool = False  # kill the last validator at 1/3 of the run, restart it at 1/2
@@ -755,14 +756,11 @@ def run_idle(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, 
             "latency_max_s": round(max(lat), 3), "latencies_s": [round(x, 4) for x in lat]}
 
 
-KVSTORE_MEMPOOL_SIZE = 5000  # CometBFT's default mempool.size
-
-
 def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, Any]:
     if not cfg.mempool_size:
-        from genesis.spec import NodeSettings
+        from genesis.spec import COMETBFT_MEMPOOL_SIZE, local_mempool_size
 
-        cfg.mempool_size = NodeSettings().mempool_size if cfg.app == "sidechain" else KVSTORE_MEMPOOL_SIZE
+        cfg.mempool_size = local_mempool_size(cfg.validators) if cfg.app == "sidechain" else COMETBFT_MEMPOOL_SIZE
     if cfg.idle_sends:
         return run_idle(cfg, workdir, log)
     root = workdir / cfg.name
@@ -1094,7 +1092,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="connections per worker per node, one request in flight each (0: 600 in flight in all, "
                         "at least 64 per worker per node; with one node 192 left the generator short of 2x)")
     p.add_argument("--mempool-size", type=int, default=0,
-                   help="mempool.size on every node (0: the testnet's for our app, CometBFT's 5,000 for kvstore)")
+                   help="mempool.size on every node (0: our tooling's for the network's size for our app, "
+                        "CometBFT's 5,000 for kvstore)")
     p.add_argument("--timeout-commit", default="100ms")
     p.add_argument("--timeout-propose", default="1s")
     p.add_argument("--block-max-bytes", type=int, default=0, help="consensus block.max_bytes (0: 4 MiB)")

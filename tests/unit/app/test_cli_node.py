@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from genesis.build import check_app_state
 from genesis.home import standalone_operator
-from genesis.spec import DEFAULT_MEMPOOL_SIZE
+from genesis.spec import COMETBFT_MEMPOOL_SIZE
 from sidechain.cli import cli
 from sidechain.cometbft import read_mempool_limits
 from sidechain.config import AppConfig, ConfigError, NodeHome, load_config
@@ -41,9 +41,9 @@ def test_init_creates_configs_and_refuses_twice(tmp_path: Path) -> None:
     assert comet["p2p"]["laddr"] == "tcp://127.0.0.1:26656"
     assert comet["instrumentation"]["prometheus_listen_addr"] == "127.0.0.1:26660"
     assert comet["proxy_app"] == "tcp://127.0.0.1:26658"
-    # The mempool holds about a block's worth under load (genesis.spec.NodeSettings), and the app counts it.
-    assert comet["mempool"]["size"] == DEFAULT_MEMPOOL_SIZE and comet["mempool"]["cache_size"] == 10_000
-    assert read_mempool_limits(NodeHome(home))[0] == DEFAULT_MEMPOOL_SIZE
+    # One node keeps CometBFT's mempool size (genesis.spec.local_mempool_size), and the app counts it.
+    assert comet["mempool"]["size"] == COMETBFT_MEMPOOL_SIZE
+    assert read_mempool_limits(NodeHome(home))[0] == COMETBFT_MEMPOOL_SIZE
     genesis = json.loads((home / "config" / "genesis.json").read_text())
     assert genesis["chain_id"] == "unit-1" and genesis["validators"] == []
     # One validator, this home's: its consensus key, its bridge key's proof for this chain, 10 units

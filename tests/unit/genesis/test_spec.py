@@ -12,6 +12,8 @@ import pytest
 from genesis.errors import SpecError
 from genesis.home import NodePorts
 from genesis.spec import (
+    COMETBFT_MEMPOOL_SIZE,
+    LOCAL_MEMPOOL_SIZE,
     ConsensusParams,
     NetworkSpec,
     NodeSettings,
@@ -43,7 +45,9 @@ def test_default_spec() -> None:
     assert [a.name for a in s.accounts] == ["alice", "bob"]
     assert s.params.consensus.vote_extensions_enable_height == 1
     assert s.params.consensus.block_max_bytes == 4 * 1024 * 1024
-    assert s.node == NodeSettings()
+    assert s.node == NodeSettings(mempool_size=LOCAL_MEMPOOL_SIZE)  # validators sharing a machine
+    assert default_spec(1).node.mempool_size == COMETBFT_MEMPOOL_SIZE
+    assert default_spec(4, node=NodeSettings(mempool_size=77)).node.mempool_size == 77
     with pytest.raises(SpecError, match="1 to 64 validators, not 0"):
         default_spec(0)
 
@@ -60,6 +64,12 @@ def test_from_json_and_round_trip() -> None:
     assert s.node.timeout_commit == "250ms"
     assert s.node.mempool_size == 1234
     assert NetworkSpec.from_json(json.loads(json.dumps(s.to_json()))) == s
+    assert NetworkSpec.from_json(_with("node.mempool_size", None)).node.mempool_size == LOCAL_MEMPOOL_SIZE
+    solo = _with("node.mempool_size", None)
+    solo["validators"] = [{"moniker": "solo", "stake": "10000000"}]
+    one = NetworkSpec.from_json(solo)
+    assert one.node.mempool_size == COMETBFT_MEMPOOL_SIZE
+    assert NetworkSpec.from_json(json.loads(json.dumps(one.to_json()))) == one
 
 
 def _with(path: str, value: object) -> dict[str, Any]:
@@ -126,8 +136,8 @@ REFUSALS = [
     ("params.bank.send_enabled", "yes", "send_enabled"),
     ("node.timeout_commit", "fast", "node.timeout_commit"),
     ("node.abci_transport", "http", "abci_transport"),
-    ("node.mempool_size", 0, r"node.mempool_size: expected an integer in \[1, 1000000\]"),
-    ("node.mempool_size", 2_000_000, r"node.mempool_size: expected an integer in \[1, 1000000\]"),
+    ("node.mempool_size", -1, r"node.mempool_size: expected an integer in \[0, 1000000\]"),
+    ("node.mempool_size", 2_000_000, r"node.mempool_size: expected an integer in \[0, 1000000\]"),
     ("node.mempool_size", "many", "node.mempool_size"),
     ("extra", 1, "spec: unknown field"),
 ]
