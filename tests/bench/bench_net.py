@@ -474,7 +474,6 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
     ready: deque[_Account] = deque(accts)
     delayed: list[tuple[float, int, _Account]] = []
     reader = writer = None
-    n_sent = 0
     full_pause = 0.0
     while True:
         now = time.time()
@@ -541,8 +540,8 @@ async def _drive_conn(urls: list[str], first: int, accts: list[_Account], t_end:
             digest = hashlib.sha256(tx).digest()
             res.accepted_hashes.append(digest)
             res.accepted_at.append((digest, acct.idx, acct.pos, node, sent))
-            n_sent += 1
-            if n_sent % sample_every == 0:
+            if res.accepted % sample_every == 0:  # over the worker's connections: at a low --rate, one
+                # connection may send fewer than sample_every txs in the whole run
                 res.samples.append((digest.hex(), sent))
             acct.pos += 1
             acct.node = node
