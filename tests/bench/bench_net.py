@@ -1,7 +1,7 @@
 """Network throughput: fresh local networks driven by a load generator of ours (not a test).
 
     python -m tests.bench.bench_net --out bench-results/bench-net.json [--plot bench-results/bench-net.png]
-        [--runs app1,app4,kv1,kv4] [--duration 60] [--accounts 1000] [--workers 3] [--kill-restart]
+        [--runs app1,app4,kv1,kv4] [--duration 60] [--accounts 1000] [--workers 3] [--kill-restart] [--rate R]
 
 Each run builds a network with the project's own tooling (genesis.network: homes, keys, genesis with
 the bench accounts funded), starts it (`sidechain start`, or CometBFT's built-in `kvstore` app for the
@@ -18,7 +18,9 @@ engine's ceiling with the same consensus config), and drives it for `--duration`
   committed: skip ahead; an earlier one was lost: send it again); a connection that fails, or a node
   that answers "catching up" (the app's mempool code 3) or has lost its app, moves to the next node and
   sends the pending tx again; a connection off its first node goes back to it after 2 s (a restarted
-  node gets load while it catches up). Any other refusal is a failed tx.
+  node gets load while it catches up). Any other refusal is a failed tx;
+* with `--rate R` each worker spaces its requests so that all offer R tx/s (latency at a stated load,
+  below the ceiling); without it they send as fast as the nodes answer (the ceiling).
 
 Measured: committed tx/s over the steady window (blocks whose header time is between 5 s after the
 start and the end of sending, from block header times), failed txs (refused for good, or committed
