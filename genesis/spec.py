@@ -13,7 +13,7 @@ A network spec (JSON) describes a whole local network; every field but `validato
                                "abci": {"vote_extensions_enable_height": 1}},
                  "auth": {...auth params...}, "bank": {...bank params...}},  # one per module with params
       "node": {"timeout_commit": "200ms", "timeout_propose": "3s", "abci_transport": "socket",
-               "flush_throttle_timeout": "10ms", "mempool_size": 2000}  # mempool: by size if absent
+               "flush_throttle_timeout": "10ms", "mempool_size": 2000}  # mempool_size: by network size if absent
     }
 
 A validator's `stake` is its self-delegation in the bond denom, bonded at genesis from its
