@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from genesis.errors import SpecError
+from sidechain.cometbft import COMETBFT_MEMPOOL_SIZE
 from sidechain.errors import SidechainError
 from sidechain.module import CHAIN
 from sidechain.types import Coin, bech32_decode, coins_str, parse_coins
@@ -48,7 +49,6 @@ MAX_BLOCK_BYTES = 100 * 1024 * 1024  # CometBFT's types.MaxBlockSizeBytes
 _DURATION_RE = re.compile(r"^([0-9]+)(ns|us|ms|s|m|h)$")
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
-COMETBFT_MEMPOOL_SIZE = 5000  # CometBFT's default mempool.size
 # A local network's mempool.size when its validators share one machine. Chosen by measurement
 # (tests/bench/bench_net.py, 30-s runs at saturation, 2-core machine; bench-results/
 # bench-net-mempool-size-2026-12-06.json): committed tx/s, p50 / p99 latency, 4 validators =

@@ -118,6 +118,10 @@ def read_rpc_laddr(home: NodeHome) -> str:
     return "http://" + laddr.split("://", 1)[-1].replace("0.0.0.0", "127.0.0.1")
 
 
+COMETBFT_MEMPOOL_SIZE = 5000  # CometBFT's default mempool.size
+COMETBFT_MEMPOOL_MAX_TXS_BYTES = 1073741824  # and mempool.max_txs_bytes
+
+
 def read_mempool_limits(home: NodeHome) -> tuple[int, int]:
     """(size, max_txs_bytes) of config.toml's [mempool], CometBFT's defaults if unset; (0, 0) when
     `recheck` is off (the app cannot then count the mempool: see sidechain.app.MempoolGauge)."""
@@ -130,7 +134,7 @@ def read_mempool_limits(home: NodeHome) -> tuple[int, int]:
     mp = cfg.get("mempool", {})
     if not isinstance(mp, dict) or not mp.get("recheck", True) or mp.get("type", "flood") == "nop":
         return 0, 0
-    size, max_bytes = mp.get("size", 5000), mp.get("max_txs_bytes", 1073741824)
+    size, max_bytes = mp.get("size", COMETBFT_MEMPOOL_SIZE), mp.get("max_txs_bytes", COMETBFT_MEMPOOL_MAX_TXS_BYTES)
     return (size if isinstance(size, int) and size > 0 else 0,
             max_bytes if isinstance(max_bytes, int) and max_bytes > 0 else 0)
 

@@ -141,10 +141,11 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
     if cfg.testnet_defaults:
         dflt = NodeSettings()
         node = dataclasses.replace(dflt, timeout_commit=cfg.timeout_commit or dflt.timeout_commit,
-                                   flush_throttle_timeout=cfg.flush_throttle or dflt.flush_throttle_timeout)
+                                   flush_throttle_timeout=cfg.flush_throttle or dflt.flush_throttle_timeout,
+                                   mempool_size=cfg.mempool_size)
     else:
         node = NodeSettings(timeout_commit=cfg.timeout_commit, timeout_propose=cfg.timeout_propose,
-                            flush_throttle_timeout=cfg.flush_throttle)
+                            flush_throttle_timeout=cfg.flush_throttle, mempool_size=cfg.mempool_size)
     base = default_spec(cfg.validators, chain_id=CHAIN_ID, node=node)
     coins = parse_coins(FUND)
     accounts = tuple(AccountSpec(coins, address=a) for a in account_addresses(cfg.accounts, base.params.address_prefix))
@@ -161,9 +162,7 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
     net = build_network(spec, root, free_node_ports(cfg.validators), keys)
     for n in net.nodes:
         conf = n.home / "config" / "config.toml"
-        text = set_toml_values(conf.read_text(), "mempool", {"size": str(cfg.mempool_size),
-                                                              "cache_size": str(max(10000, 2 * cfg.mempool_size))})
-        text = set_toml_values(text, "rpc", {"max_open_connections": "0"})
+        text = set_toml_values(conf.read_text(), "rpc", {"max_open_connections": "0"})
         text = set_toml_values(text, "", {"log_level": toml_str("error")})
         for item in cfg.comet_set:
             key, _, value = item.partition("=")
@@ -269,9 +268,11 @@ def cpu_snapshot(net: Net, loader_pids: tuple[int, ...] = ()) -> dict[str, float
     return {"app": app, "cometbft": comet, "loader": loader}
 
 
-_COUNTED = {  # the app's Prometheus counters -> our names
+_COUNTED = {  # the app's Prometheus series -> our names (a labelled one's key adds its label values)
     "sidechain_check_tx_total": "check_tx", "sidechain_recheck_tx_total": "recheck_tx",
     "sidechain_abci_requests_total": "abci",
+    "sidechain_signature_verifications": "signatures.verifications",
+    "sidechain_signature_cache_hits": "signatures.cache_hits",
 }
 
 
@@ -292,19 +293,23 @@ def app_counts(net: Net) -> dict[str, float]:
                 text = r.read().decode()
         except OSError:
             continue
-        for line in text.splitlines():
-            if line.startswith(("sidechain_signature_verifications ", "sidechain_signature_cache_hits ")):
-                name, _, value = line.partition(" ")
-                key = "signatures." + name.removeprefix("sidechain_signature_")
-                out[key] = out.get(key, 0.0) + float(value)
-                continue
-            name, _, rest = line.partition("{")
-            if name not in _COUNTED or "}" not in rest:
-                continue
-            labels, _, value = rest.partition("}")
-            label = ":".join(labels.split('"')[1::2])  # the label values: "method" or "codespace:code"
-            key = f"{_COUNTED[name]}.{label}"
-            out[key] = out.get(key, 0.0) + float(value)
+        for key, value in parse_app_metrics(text).items():
+            out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def parse_app_metrics(text: str) -> dict[str, float]:
+    """The _COUNTED series of one Prometheus exposition, by our names."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        series, _, value = line.rpartition(" ")
+        name, brace, labels = series.partition("{")
+        if name not in _COUNTED:
+            continue
+        key = _COUNTED[name]
+        if brace:  # the label values: "method" or "codespace:code"
+            key += "." + ":".join(labels.split('"')[1::2])
+        out[key] = out.get(key, 0.0) + float(value)
     return out
 
 
@@ -759,7 +764,8 @@ def run_idle(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, 
 
 def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, Any]:
     if not cfg.mempool_size:
-        from genesis.spec import COMETBFT_MEMPOOL_SIZE, local_mempool_size
+        from genesis.spec import local_mempool_size
+        from sidechain.cometbft import COMETBFT_MEMPOOL_SIZE
 
         cfg.mempool_size = local_mempool_size(cfg.validators) if cfg.app == "sidechain" else COMETBFT_MEMPOOL_SIZE
     if cfg.idle_sends:
