@@ -51,6 +51,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import urllib.request
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
@@ -125,6 +126,7 @@ class Net:
     app: str
     procs: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     metrics_ports: list[int] = field(default_factory=list)  # the app's Prometheus endpoints
+    pprof_ports: list[int] = field(default_factory=list)  # CometBFT's Go pprof (profile runs only)
 
     def urls(self) -> list[str]:
         return [f"http://127.0.0.1:{p}" for p in self.rpc_ports]
@@ -136,6 +138,7 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
     from genesis.testkeys import TestKeyring
     from sidechain.cometbft import set_toml_values, toml_str
     from sidechain.types import parse_coins
+    from tests.support.node import free_ports
     from tests.support.testnet import free_node_ports
 
     if cfg.testnet_defaults:
@@ -160,9 +163,15 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
     spec.validate()
     keys = TestKeyring(root / "client", spec.params.address_prefix)
     net = build_network(spec, root, free_node_ports(cfg.validators), keys)
-    for n in net.nodes:
+    # A profile run also takes CometBFT's own CPU profile (Go's pprof, CPU time: exact even when the
+    # machine is oversubscribed, unlike py-spy's wall-clock samples of the app).
+    pprof_ports = free_ports(len(net.nodes)) if cfg.profile else []
+    for i, n in enumerate(net.nodes):
         conf = n.home / "config" / "config.toml"
-        text = set_toml_values(conf.read_text(), "rpc", {"max_open_connections": "0"})
+        rpc_values = {"max_open_connections": "0"}
+        if pprof_ports:
+            rpc_values["pprof_laddr"] = toml_str(f"127.0.0.1:{pprof_ports[i]}")
+        text = set_toml_values(conf.read_text(), "rpc", rpc_values)
         text = set_toml_values(text, "", {"log_level": toml_str("error")})
         for item in cfg.comet_set:
             key, _, value = item.partition("=")
@@ -180,7 +189,7 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
     if cfg.app == "kvstore":
         _genesis_validators_for_kvstore([n.home for n in net.nodes], [n.power for n in net.nodes])
     return Net(root, [n.home for n in net.nodes], [n.ports.rpc for n in net.nodes], cfg.app,
-               [None] * len(net.nodes), [n.ports.metrics for n in net.nodes])
+               [None] * len(net.nodes), [n.ports.metrics for n in net.nodes], pprof_ports)
 
 
 def _genesis_validators_for_kvstore(homes: list[Path], powers: list[int]) -> None:
@@ -714,6 +723,26 @@ def _profile(net: Net, cfg: RunConfig) -> list[subprocess.Popen[bytes]]:
     return procs
 
 
+def _profile_cometbft(net: Net, cfg: RunConfig) -> list[threading.Thread]:
+    """CometBFT's CPU profile of every node for `cfg.profile` seconds (Go's /debug/pprof/profile), saved
+    as <run>-node<i>-cometbft.pprof next to the app's py-spy profiles."""
+    out_dir = Path(cfg.profile_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def fetch(i: int, port: int) -> None:
+        url = f"http://127.0.0.1:{port}/debug/pprof/profile?seconds={int(cfg.profile)}"
+        try:
+            with urllib.request.urlopen(url, timeout=cfg.profile + 60) as r:
+                (out_dir / f"{cfg.name}-node{i}-cometbft.pprof").write_bytes(r.read())
+        except OSError as e:
+            print(f"[{cfg.name}] node {i}: no CometBFT profile ({e})", file=sys.stderr, flush=True)
+
+    threads = [threading.Thread(target=fetch, args=(i, port), daemon=True) for i, port in enumerate(net.pprof_ports)]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def run_idle(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, Any]:
     """Confirmation at idle: `idle_sends` txs one at a time, at random points of the block cycle; each
     from the broadcast to the moment the node's `tx` RPC finds it in a committed block."""
@@ -814,8 +843,10 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         time.sleep(max(0.0, t_start + WARMUP_S - time.time()))
         loader_pids = tuple(p.pid for p in workers if p.pid is not None)
         cpu0, cpu_t0, counts0 = cpu_snapshot(net, loader_pids), time.time(), app_counts(net)
+        comet_prof: list[threading.Thread] = []
         if cfg.profile:
             spies = _profile(net, cfg)
+            comet_prof = _profile_cometbft(net, cfg)
             prof_window = (time.time(), time.time() + cfg.profile)
         if cfg.kill_restart and len(net.homes) > 1:
             victim = len(net.homes) - 1
@@ -836,6 +867,8 @@ def run_one(cfg: RunConfig, workdir: Path, log: Any = sys.stderr) -> dict[str, A
         h_end_send = height(urls[0])
         for s in spies:
             s.wait(cfg.profile + 60)
+        for t in comet_prof:
+            t.join(cfg.profile + 60)
         # Drain: every accepted tx should now make it into a block.
         _drain(urls)
         if cfg.kill_restart and len(net.homes) > 1:

@@ -18,6 +18,23 @@ bucket whose rule matches its stack (root to leaf):
     idle                               wall time the thread was not sampled (waiting in epoll)
 
 CPU per committed tx = the bucket's samples / sampling rate / txs committed while the profile ran.
+py-spy samples wall time: on an oversubscribed machine a thread that waits for a core is sampled as
+busy, so compare shares, not absolute figures, between machines or loads.
+
+CometBFT's own CPU profiles (`<run>-node<i>-cometbft.pprof`, Go's pprof: CPU time, exact) are split
+too, each sample into the first of these that any frame of its stack matches:
+
+    tx indexer                  state/txindex, state/indexer (CometBFT's tx and block event index)
+    LevelDB compaction          goleveldb's background compaction, of every store (it cannot tell which)
+    ABCI client                 abci/client (the socket to the app, both directions)
+    block execution + storing   state.(*BlockExecutor) (FinalizeBlock/Commit calls, state and results
+                                saved), store (the block store)
+    mempool                     mempool (CheckTx calls, gossip, reap, recheck), reached from the RPC too
+    consensus                   consensus (votes, proposals, block parts, the WAL), privval, types signing
+    P2P                         p2p (connections, encryption, peer routines), its flush throttle timers
+    RPC server                  rpc, net/http (broadcast_tx_sync, queries)
+    event bus                   types.(*EventBus), libs/pubsub
+    Go runtime (GC, scheduler)  only runtime frames
 """
 
 from __future__ import annotations
@@ -25,6 +42,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -114,13 +133,94 @@ def split(path: Path, rate: int, seconds: float) -> tuple[Counter[str], int, Cou
     return out, busy, others
 
 
+COMET_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tx indexer", ("cometbft/state/txindex", "cometbft/state/indexer")),
+    ("LevelDB compaction (every store)", ("leveldb.(*DB).tCompaction", "leveldb.(*DB).mCompaction",
+                                          "leveldb.(*DB).compactionTransact", "leveldb.(*DB).tableAutoCompaction",
+                                          "leveldb.(*DB).memCompaction")),
+    ("ABCI client (the socket to the app)", ("cometbft/abci/client",)),
+    ("block execution + storing", ("cometbft/state.(*BlockExecutor)", "cometbft/store.")),
+    ("mempool", ("cometbft/mempool",)),
+    ("consensus (votes, proposals, WAL)", ("cometbft/consensus", "cometbft/privval")),
+    ("P2P", ("cometbft/p2p", "cometbft/libs/timer.(*ThrottleTimer)")),  # the timer: p2p's flush throttle
+    ("RPC server", ("cometbft/rpc", "net/http")),
+    ("event bus", ("cometbft/types.(*EventBus)", "cometbft/libs/pubsub")),
+)
+COMET_RUNTIME = "Go runtime (GC, scheduler)"
+COMET_OTHER = "other"
+COMET_ORDER = [name for name, _ in COMET_RULES] + [COMET_RUNTIME, COMET_OTHER]
+_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "hrs": 3600.0}
+_TRACE_HEAD = re.compile(r"^\s*([\d.]+)(ns|us|\u00b5s|ms|s|min|hrs)\s+(\S.*)$")
+
+
+def comet_bucket(frames: list[str]) -> str:
+    for name, needles in COMET_RULES:
+        if any(n in f for f in frames for n in needles):
+            return name
+    if frames and all(f.startswith("runtime.") or f.startswith("internal/runtime") for f in frames):
+        return COMET_RUNTIME
+    return COMET_OTHER
+
+
+def parse_pprof_traces(text: str) -> dict[str, float]:
+    """`go tool pprof -traces` output -> CPU seconds by bucket."""
+    out: dict[str, float] = {}
+    for block in text.split("-----------+")[1:]:
+        lines = [ln for ln in block.splitlines()[1:] if ln.strip()]  # [0]: the rest of the separator line
+        if not lines:
+            continue
+        m = _TRACE_HEAD.match(lines[0])
+        if m is None:
+            continue
+        frames = [m.group(3).strip()] + [ln.strip() for ln in lines[1:]]
+        frames = [f.removesuffix(" (inline)") for f in frames]
+        name = comet_bucket(frames)
+        out[name] = out.get(name, 0.0) + float(m.group(1)) * _UNITS[m.group(2)]
+    return out
+
+
+def comet_split(path: Path) -> dict[str, float] | None:
+    """CPU seconds by bucket of one CometBFT profile; None without `go` (its pprof reads the file)."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    res = subprocess.run([go, "tool", "pprof", "-traces", str(path)], capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        raise RuntimeError(f"go tool pprof -traces {path}: {res.stderr.strip()}")
+    return parse_pprof_traces(res.stdout)
+
+
+def comet_table(run: dict[str, Any], prof_dir: Path) -> list[str]:
+    files = sorted(prof_dir.glob(f"{run['name']}-node*-cometbft.pprof"))
+    if not files:
+        return []
+    total: dict[str, float] = {}
+    for f in files:
+        c = comet_split(f)
+        if c is None:
+            return ["(CometBFT profiles present, but `go` is not on PATH to read them)", ""]
+        for k, v in c.items():
+            total[k] = total.get(k, 0.0) + v
+    secs, txs = run["profile_seconds"], max(1, run["profile_txs"])
+    cpu = sum(total.values())
+    lines = [f"CometBFT ({len(files)} process(es), Go's CPU profile over the same {secs:.0f} s: "
+             f"{cpu / secs:.2f} cores, {cpu / txs * 1e6:,.0f} us per committed tx)", "",
+             "| where | share of CometBFT's CPU | CPU per committed tx (all CometBFT processes) |",
+             "|---|---:|---:|"]
+    for b in COMET_ORDER:
+        n = total.get(b, 0.0)
+        lines.append(f"| {b} | {100 * n / max(1e-9, cpu):.1f}% | {n / txs * 1e6:,.0f} us |")
+    lines.append("")
+    return lines
+
+
 def table(bench: dict[str, Any], prof_dir: Path, rate: int, label: str) -> str:
     lines = [f"## {label}", ""]
     for run in bench["runs"]:
         if run["app"] != "sidechain" or not run.get("profile_seconds"):
             continue
         secs, txs = run["profile_seconds"], run["profile_txs"]
-        files = sorted(prof_dir.glob(f"{run['name']}-node*.txt"))
+        files = sorted(prof_dir.glob(f"{run['name']}-node*.txt"))  # the app's (py-spy raw)
         if not files:
             continue
         total: Counter[str] = Counter()
@@ -149,6 +249,7 @@ def table(bench: dict[str, Any], prof_dir: Path, rate: int, label: str) -> str:
             n = others[key]
             lines.append(f"| {what} | {n:,} samples | {n / rate / max(1, txs) * 1e6:,.0f} us |")
         lines.append("")
+        lines.extend(comet_table(run, prof_dir))
     return "\n".join(lines) + "\n"
 
 

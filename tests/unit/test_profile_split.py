@@ -46,3 +46,49 @@ def test_empty_profile(tmp_path: Path) -> None:
     f = tmp_path / "empty.txt"
     f.write_text("")
     assert split(f, rate=200, seconds=1) == ({}, 0, {})
+
+
+# `go tool pprof -traces` of a CometBFT CPU profile: a header, then stacks leaf first after separators.
+TRACES = """File: cometbft
+Type: cpu
+Duration: 20s, Total samples = 1.52s ( 7.60%)
+-----------+-------------------------------------------------------
+      20ms   github.com/syndtr/goleveldb/leveldb/table.(*Writer).Append
+             github.com/cometbft/cometbft/state/txindex/kv.(*TxIndex).AddBatch
+             github.com/cometbft/cometbft/state/txindex.(*IndexerService).OnStart.func1
+-----------+-------------------------------------------------------
+     1.20s   github.com/golang/snappy.encodeBlock
+             github.com/syndtr/goleveldb/leveldb.(*DB).tableCompaction
+             github.com/syndtr/goleveldb/leveldb.(*DB).tCompaction
+-----------+-------------------------------------------------------
+     100ms   syscall.write
+             github.com/cometbft/cometbft/abci/client.(*socketClient).sendRequestsRoutine
+-----------+-------------------------------------------------------
+     150us   runtime.memmove
+             github.com/cometbft/cometbft/mempool.(*CListMempool).CheckTx
+             github.com/cometbft/cometbft/rpc/core.(*Environment).BroadcastTxSync
+             net/http.(*conn).serve
+-----------+-------------------------------------------------------
+     190ms   runtime.scanobject
+             runtime.gcBgMarkWorker
+-----------+-------------------------------------------------------
+      10ms   time.(*Timer).Reset
+             github.com/cometbft/cometbft/libs/timer.(*ThrottleTimer).fireRoutine (inline)
+-----------+-------------------------------------------------------
+      10ms   main.main
+-----------+-------------------------------------------------------
+"""
+
+
+def test_cometbft_traces() -> None:
+    from tests.bench.profile_split import parse_pprof_traces
+
+    out = parse_pprof_traces(TRACES)
+    assert round(out["tx indexer"], 6) == 0.02
+    assert round(out["LevelDB compaction (every store)"], 6) == 1.2
+    assert round(out["ABCI client (the socket to the app)"], 6) == 0.1
+    assert round(out["mempool"], 6) == 0.00015  # the RPC's CheckTx counts as mempool (first rule that matches)
+    assert round(out["Go runtime (GC, scheduler)"], 6) == 0.19
+    assert round(out["P2P"], 6) == 0.01
+    assert round(out["other"], 6) == 0.01
+    assert round(sum(out.values()), 6) == 1.53015
