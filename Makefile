@@ -42,11 +42,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-# The binary is versioned on disk so that changing COMETBFT_VERSION reinstalls it.
-$(COMETBFT): $(GOBIN)/.cometbft-$(COMETBFT_VERSION)
-$(GOBIN)/.cometbft-$(COMETBFT_VERSION):
+# CometBFT is built from its module source at COMETBFT_VERSION with our patches (patches/cometbft/,
+# docs/ARCHITECTURE.md says why); the stamp names the version and the patches, so changing either
+# rebuilds it.
+COMETBFT_PATCHES := $(sort $(wildcard patches/cometbft/*.patch))
+COMETBFT_BUILD := $(COMETBFT_VERSION)-$(shell cat $(COMETBFT_PATCHES) /dev/null | sha256sum | cut -c1-12)
+$(COMETBFT): $(GOBIN)/.cometbft-$(COMETBFT_BUILD)
+$(GOBIN)/.cometbft-$(COMETBFT_BUILD): $(COMETBFT_PATCHES) scripts/build_cometbft.sh
 	@mkdir -p $(GOBIN)
-	GOBIN=$(GOBIN) go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	scripts/build_cometbft.sh $(COMETBFT_VERSION) $(COMETBFT) $(COMETBFT_PATCHES)
 	@rm -f $(GOBIN)/.cometbft-*
 	@touch $@
 
