@@ -23,5 +23,5 @@ for p in "$@"; do
     GIT_CEILING_DIRECTORIES="$(dirname "$work")" git -C "$work" apply --verbose "$abs"
 done
 mkdir -p "$(dirname "$out")"
-(cd "$work" && go build -o "$out.tmp" ./cmd/cometbft)
+(cd "$work" && GOWORK=off go build -o "$out.tmp" ./cmd/cometbft)
 mv "$out.tmp" "$out"
