@@ -165,7 +165,11 @@ def build_net(root: Path, cfg: RunConfig) -> Net:
     net = build_network(spec, root, free_node_ports(cfg.validators), keys)
     # A profile run also takes CometBFT's own CPU profile (Go's pprof, CPU time: exact even when the
     # machine is oversubscribed, unlike py-spy's wall-clock samples of the app).
-    pprof_ports = free_ports(len(net.nodes)) if cfg.profile else []
+    pprof_ports: list[int] = []
+    if cfg.profile:
+        taken = {port for n in net.nodes for port in n.ports.named().values()}  # not bound until the nodes start
+        while len(pprof_ports) < len(net.nodes):
+            pprof_ports = [port for port in free_ports(len(net.nodes)) if port not in taken]
     for i, n in enumerate(net.nodes):
         conf = n.home / "config" / "config.toml"
         rpc_values = {"max_open_connections": "0"}
