@@ -31,7 +31,9 @@ too, each sample into the first of these that any frame of its stack matches:
                                 saved), store (the block store)
     mempool                     mempool (CheckTx calls, gossip, reap, recheck), reached from the RPC too
     consensus                   consensus (votes, proposals, block parts, the WAL), privval, types signing
-    P2P                         p2p (connections, encryption, peer routines), its flush throttle timers
+    flush timers                libs/timer.(*ThrottleTimer) firing: the ABCI socket client's or a P2P
+                                connection's (its goroutine does not say which)
+    P2P                         p2p (connections, encryption, peer routines)
     RPC server                  rpc, net/http (broadcast_tx_sync, queries)
     event bus                   types.(*EventBus), libs/pubsub
     Go runtime (GC, scheduler)  only runtime frames
@@ -142,7 +144,10 @@ COMET_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("block execution + storing", ("cometbft/state.(*BlockExecutor)", "cometbft/store.")),
     ("mempool", ("cometbft/mempool",)),
     ("consensus (votes, proposals, WAL)", ("cometbft/consensus", "cometbft/privval")),
-    ("P2P", ("cometbft/p2p", "cometbft/libs/timer.(*ThrottleTimer)")),  # the timer: p2p's flush throttle
+    # A ThrottleTimer's own goroutine does not say whose it is: the ABCI socket client's (stock CometBFT's
+    # 20-ns one: patches/cometbft/0001) or a P2P connection's flush throttle.
+    ("flush timers (ABCI client, P2P)", ("cometbft/libs/timer.(*ThrottleTimer)",)),
+    ("P2P", ("cometbft/p2p",)),
     ("RPC server", ("cometbft/rpc", "net/http")),
     ("event bus", ("cometbft/types.(*EventBus)", "cometbft/libs/pubsub")),
 )
