@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -136,13 +136,13 @@ class Adapter:
         app: ApplicationAPI,
         on_commit: Callable[[b.CommitResult], None] | None = None,
         observe: Callable[[str, float, Any], None] | None = None,
-        index_events: frozenset[str] | None = None,
+        index_events: Container[str] | None = None,
     ) -> None:
         self.app = app
         self.on_commit = on_commit
         self.observe = observe  # (method, seconds, response message): metrics
-        # "type.key" of the event attributes CometBFT may index (app.toml tx_index.index_events); None: all
-        # that the app marks indexed.
+        # "type.key" of the event attributes CometBFT may index (app.toml [tx_index], a wire.IndexFilter);
+        # None: all that the app marks indexed.
         self.index_events = index_events
         self._handlers: dict[str, Callable[[Any], Any]] = {
             "echo": self.echo,

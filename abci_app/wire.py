@@ -15,7 +15,7 @@ Field numbers (tendermint/abci/types.proto, CometBFT v0.38):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from sidechain.blocks import Event, TxResult
 
@@ -76,8 +76,28 @@ def _type(t: str) -> bytes:
     return enc
 
 
-def event(e: Event, index_only: frozenset[str] | None = None) -> bytes:
-    """An Event's payload. `index_only` ("type.key" names; None: all): the attributes CometBFT may index,
+class IndexFilter:
+    """The "type.key" names of the event attributes CometBFT may index (app.toml [tx_index]): those in
+    `only` (None: any), less those in `skip`. Used as `index_only` below."""
+
+    __slots__ = ("only", "skip")
+
+    def __init__(self, only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> None:
+        self.only = None if only is None else frozenset(only)
+        self.skip = frozenset(skip)
+
+    def __contains__(self, name: object) -> bool:
+        return (self.only is None or name in self.only) and name not in self.skip
+
+    @classmethod
+    def of(cls, only: Iterable[str], skip: Iterable[str]) -> IndexFilter | None:
+        """The filter for these config lists (`only` empty: any), or None when it lets every attribute through."""
+        only_t, skip_t = tuple(only), tuple(skip)
+        return cls(only_t or None, skip_t) if only_t or skip_t else None
+
+
+def event(e: Event, index_only: Container[str] | None = None) -> bytes:
+    """An Event's payload. `index_only` ("type.key" names, e.g. an IndexFilter; None: all): the attributes CometBFT may index,
     of those the app marks indexed (a node's choice, never consensus: results are hashed without events)."""
     attribute = _attribute
     if index_only is None:
@@ -87,7 +107,7 @@ def event(e: Event, index_only: frozenset[str] | None = None) -> bytes:
                                      for a in e.attributes])
 
 
-def events(tag: bytes, evs: Iterable[Event], index_only: frozenset[str] | None = None) -> bytes:
+def events(tag: bytes, evs: Iterable[Event], index_only: Container[str] | None = None) -> bytes:
     """Events as repeated length-delimited fields of `tag`."""
     parts = []
     for e in evs:
@@ -96,7 +116,7 @@ def events(tag: bytes, evs: Iterable[Event], index_only: frozenset[str] | None =
     return b"".join(parts)
 
 
-def exec_tx_result(r: TxResult, index_only: frozenset[str] | None = None) -> bytes:
+def exec_tx_result(r: TxResult, index_only: Container[str] | None = None) -> bytes:
     """An ExecTxResult's payload (also the layout of ResponseCheckTx for these fields)."""
     if not (r.code or r.data or r.log or r.gas_wanted or r.gas_used or r.codespace):
         return events(b"\x3a", r.events, index_only)  # a successful tx: its events are all there is
@@ -108,7 +128,7 @@ def exec_tx_result(r: TxResult, index_only: frozenset[str] | None = None) -> byt
 
 
 def finalize_block(block_events: Iterable[Event], tx_results: Iterable[TxResult], tail: bytes,
-                   index_only: frozenset[str] | None = None) -> bytes:
+                   index_only: Container[str] | None = None) -> bytes:
     """A ResponseFinalizeBlock's payload: events (1), tx_results (2), then `tail`, the serialized fields
     3 and up (validator updates, app hash) as protobuf writes them. `index_only`: see `event`."""
     parts = [events(b"\x0a", block_events, index_only)]

@@ -34,6 +34,21 @@ class ConfigError(SidechainError):
     code = 3
 
 
+# Per-tx event attributes CometBFT does not index by default. Every tx has tx.acc_seq, fee.payer and
+# fee.amount, message.action, .module and .sender, and a transfer has transfer.sender, .recipient and
+# .amount: nine writes per transfer into CometBFT's index on every node. Left out: the amounts and the
+# fee (no lookup key), the account/sequence pair (a tx is found by its hash) and message.module (given
+# by the action). Kept: message.sender and .action, transfer.sender and .recipient, and every other
+# module's attributes. Measured: see DEFAULT_COMETBFT_GOGC.
+DEFAULT_SKIP_EVENTS = ("fee.amount", "fee.payer", "message.module", "transfer.amount", "tx.acc_seq")
+# GOGC=200 halves how often CometBFT's garbage collector runs, for about twice the live heap. Measured
+# with both defaults (tests/bench/bench_net.py --runs app4: 4 validators under load on one 2-core
+# machine, 30-s runs): CometBFT's CPU per committed tx 578-610 us indexing everything at GOGC 100 (4
+# runs), 511-517 us at GOGC 200 alone, 439-527 us with both (4 runs; GOGC 400: 542 us, no better).
+DEFAULT_COMETBFT_GOGC = 200
+MAX_COMETBFT_GOGC = 100_000
+
+
 @dataclass(frozen=True)
 class AppConfig:
     abci_transport: str = "socket"
@@ -46,10 +61,15 @@ class AppConfig:
     # empty: every attribute the app marks indexed (all of them). Each indexed attribute is a write per
     # tx in CometBFT's index; queries (`tx_search`) find txs by the indexed ones only.
     index_events: tuple[str, ...] = ()
+    # ... less these (DEFAULT_SKIP_EVENTS unless the file says otherwise; [] skips none).
+    skip_events: tuple[str, ...] = DEFAULT_SKIP_EVENTS
     metrics_enabled: bool = True
     metrics_address: str = DEFAULT_METRICS_ADDRESS
     log_level: str = "info"
     cometbft_binary: str = ""  # empty: $SIDECHAIN_COMETBFT, then PATH, then the repo's .tools/bin
+    # The Go garbage collector's GOGC for CometBFT (see DEFAULT_COMETBFT_GOGC); 0: Go's default (100).
+    # A GOGC in the environment of `sidechain start` wins.
+    cometbft_gogc: int = DEFAULT_COMETBFT_GOGC
     # The store's Merkle tree: "native" (C, built by `make install`), "python" (the slow reference
     # implementation) or "auto" (native; a validator refuses to start without it).
     store_tree: str = "auto"
@@ -85,10 +105,14 @@ class AppConfig:
             host, sep, port = self.metrics_address.rpartition(":")
             if not sep or not port.isdigit() or not host:
                 raise ConfigError(f"metrics.address {self.metrics_address!r} must be HOST:PORT")
-        for name in self.index_events:
-            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", name):
-                raise ConfigError(f"tx_index.index_events: {name!r} is not an event attribute name like "
-                                  '"transfer.recipient"')
+        for field_name, names in (("index_events", self.index_events), ("skip_events", self.skip_events)):
+            for name in names:
+                if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", name):
+                    raise ConfigError(f"tx_index.{field_name}: {name!r} is not an event attribute name like "
+                                      '"transfer.recipient"')
+        if self.cometbft_gogc != 0 and not 10 <= self.cometbft_gogc <= MAX_COMETBFT_GOGC:
+            raise ConfigError(f"cometbft.gogc must be 0 (Go's default) or 10-{MAX_COMETBFT_GOGC}, "
+                              f"not {self.cometbft_gogc}")
         if not 0 <= self.verify_threads <= 64:
             raise ConfigError(f"abci.verify_threads must be 0-64, not {self.verify_threads}")
         if self.store_tree not in TREE_IMPLS:
@@ -121,9 +145,9 @@ class AppConfig:
             },
             "metrics": {"enabled": self.metrics_enabled, "address": self.metrics_address},
             "log": {"level": self.log_level},
-            "cometbft": {"binary": self.cometbft_binary},
+            "cometbft": {"binary": self.cometbft_binary, "gogc": self.cometbft_gogc},
             "store": {"tree": self.store_tree},
-            "tx_index": {"index_events": list(self.index_events)},
+            "tx_index": {"index_events": list(self.index_events), "skip_events": list(self.skip_events)},
             "statesync": {"snapshot_interval": self.snapshot_interval,
                           "snapshot_keep_recent": self.snapshot_keep_recent},
         }
@@ -132,7 +156,11 @@ class AppConfig:
             "# abci.transport must match `abci` in config.toml (socket or grpc), and abci.address its `proxy_app`.\n"
             "# Everything listens on 127.0.0.1 unless you change it here.\n"
             "# abci.verify_threads: threads verifying tx signatures beside the ABCI thread (0: on it, one by one).\n"
-            '# tx_index.index_events: the event attributes CometBFT may index, e.g. ["transfer.recipient"]; [] all.\n'
+            '# tx_index.index_events: the event attributes CometBFT may index, e.g. ["transfer.recipient"]; [] all;\n'
+            "# skip_events: those it leaves out (by default the amounts, the fee, tx.acc_seq and message.module;\n"
+            "# [] leaves none out). Each indexed attribute is a write per tx in CometBFT's index on every node;\n"
+            "# `tx_search` finds txs by indexed attributes only.\n"
+            "# cometbft.gogc: the GOGC CometBFT runs with (0: Go's 100); a GOGC in the environment wins.\n"
             "# statesync.snapshot_interval: take a state-sync snapshot every N heights (0: never); the newest\n"
             "# snapshot_keep_recent are kept and served to joining nodes (docs/STATESYNC.md).\n\n"
         )
@@ -173,8 +201,10 @@ def load_config(path: Path) -> AppConfig:
             metrics_address=str(metrics.get("address", DEFAULT_METRICS_ADDRESS)),
             log_level=str(raw.get("log", {}).get("level", "info")),
             cometbft_binary=str(raw.get("cometbft", {}).get("binary", "")),
+            cometbft_gogc=_int(raw.get("cometbft", {}), "gogc", DEFAULT_COMETBFT_GOGC),
             store_tree=str(raw.get("store", {}).get("tree", "auto")),
             index_events=_str_list(raw.get("tx_index", {}), "tx_index.index_events"),
+            skip_events=_str_list(raw.get("tx_index", {}), "tx_index.skip_events", DEFAULT_SKIP_EVENTS),
             snapshot_interval=_int(raw.get("statesync", {}), "snapshot_interval", 0),
             snapshot_keep_recent=_int(raw.get("statesync", {}), "snapshot_keep_recent", 2),
             bridge_l1_rpc=_str(raw.get("bridge", {}), "bridge.l1_rpc", ""),
@@ -193,8 +223,8 @@ def load_config(path: Path) -> AppConfig:
     return cfg
 
 
-def _str_list(section: Any, name: str) -> tuple[str, ...]:
-    value = section.get(name.rpartition(".")[2], [])
+def _str_list(section: Any, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    value = section.get(name.rpartition(".")[2], list(default))
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{name} must be a list of strings, not {value!r}")
     return tuple(value)

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -112,6 +112,15 @@ def _set_pdeathsig() -> None:
         pass
 
 
+def cometbft_env(cfg: AppConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment CometBFT runs in: ours, with app.toml's cometbft.gogc as GOGC unless the
+    environment sets GOGC already (0 in app.toml: Go's own default)."""
+    env = dict(environ)
+    if cfg.cometbft_gogc and "GOGC" not in env:
+        env["GOGC"] = str(cfg.cometbft_gogc)
+    return env
+
+
 def _tail(path: Path, n: int = 15) -> str:
     try:
         with path.open("rb") as f:
@@ -137,6 +146,7 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
     # execs at once) and only print warnings.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from abci_app.adapter import Adapter
+    from abci_app.wire import IndexFilter
     from abci_app.servers import GrpcServer, SocketServer
 
     loop = asyncio.get_running_loop()
@@ -197,7 +207,7 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
             _bridge_metrics(app, metrics, l1_watcher)
 
     adapter = Adapter(served, on_commit=on_commit, observe=metrics.observe if metrics else None,
-                      index_events=frozenset(cfg.index_events) if cfg.index_events else None)
+                      index_events=IndexFilter.of(cfg.index_events, cfg.skip_events))
     if metrics is not None:
         try:
             metrics.serve(cfg.metrics_address)
@@ -234,7 +244,7 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
         binary = find_cometbft(cfg.cometbft_binary)
         logf = comet_log.open("ab")
         proc = await asyncio.create_subprocess_exec(
-            binary, "node", "--home", str(home.root),
+            binary, "node", "--home", str(home.root), env=cometbft_env(cfg, os.environ),
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             preexec_fn=_set_pdeathsig, start_new_session=True,
         )

@@ -83,3 +83,23 @@ def test_index_only_the_listed_attributes() -> None:
     everything = pb.ResponseFinalizeBlock.FromString(wire.finalize_block(block_events, (TxResult(events=tx_events),),
                                                                          b""))
     assert [a.index for a in everything.tx_results[0].events[0].attributes] == [True, True, True]
+
+
+def test_index_filter_skips_and_narrows() -> None:
+    """app.toml tx_index.skip_events (alone, or with index_events): the skipped attributes lose their
+    index flag, the rest keep the app's own; no lists at all is no filter."""
+    tx_events = (Event("transfer", (EventAttribute("sender", "a"), EventAttribute("recipient", "b"),
+                                    EventAttribute("amount", "5stake"))),
+                 Event("fee", (EventAttribute("payer", "a"), EventAttribute("amount", "1stake"))))
+
+    def flags(index_only: object) -> list[list[bool]]:
+        got = pb.ResponseFinalizeBlock.FromString(wire.finalize_block((), (TxResult(events=tx_events),), b"",
+                                                                      index_only))  # type: ignore[arg-type]
+        return [[a.index for a in e.attributes] for e in got.tx_results[0].events]
+
+    skip = wire.IndexFilter.of((), ("transfer.amount", "fee.amount", "fee.payer"))
+    assert flags(skip) == [[True, True, False], [False, False]]
+    both = wire.IndexFilter.of(("transfer.sender", "transfer.amount"), ("transfer.amount",))
+    assert flags(both) == [[True, False, False], [False, False]]
+    assert wire.IndexFilter.of((), ()) is None
+    assert flags(None) == [[True, True, True], [True, True]]

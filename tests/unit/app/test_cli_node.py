@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 from click.testing import CliRunner
 
 from genesis.build import check_app_state
@@ -17,8 +18,16 @@ from genesis.home import standalone_operator
 from genesis.spec import COMETBFT_MEMPOOL_SIZE
 from sidechain.cli import cli
 from sidechain.cometbft import read_mempool_limits
-from sidechain.config import AppConfig, ConfigError, NodeHome, load_config
+from sidechain.config import (
+    DEFAULT_COMETBFT_GOGC,
+    DEFAULT_SKIP_EVENTS,
+    AppConfig,
+    ConfigError,
+    NodeHome,
+    load_config,
+)
 from sidechain.module import CHAIN
+from sidechain.node import cometbft_env
 from sidechain.store import CacheKV, MemoryBackend
 from sidechain.types import bech32_address
 
@@ -127,3 +136,39 @@ def test_index_events_setting(tmp_path: Path) -> None:
     assert load_config(p).index_events == ("transfer.recipient", "message.sender")
     for bad, says in (('["recipient"]', "not an event attribute name"), ('"transfer.recipient"', "list of strings")):
         _refused(p, AppConfig().to_toml().replace("index_events = []", f"index_events = {bad}"), says)
+
+
+def test_skip_events_setting(tmp_path: Path) -> None:
+    """tx_index.skip_events: the default list when the file has none (an older app.toml), [] when it
+    says so, and bad names refused with the setting's name."""
+    p = tmp_path / "app.toml"
+    p.write_text(AppConfig().to_toml())
+    assert load_config(p).skip_events == DEFAULT_SKIP_EVENTS
+    assert "transfer.amount" in DEFAULT_SKIP_EVENTS and "transfer.recipient" not in DEFAULT_SKIP_EVENTS
+    p.write_text(AppConfig(skip_events=()).to_toml())
+    assert load_config(p).skip_events == ()
+    older = tomllib.loads(AppConfig().to_toml())
+    del older["tx_index"]["skip_events"]
+    p.write_text(tomli_w.dumps(older))
+    assert load_config(p).skip_events == DEFAULT_SKIP_EVENTS
+    text = AppConfig(skip_events=("fee.amount",)).to_toml()
+    for bad, says in (('["amount"]', "tx_index.skip_events: 'amount' is not an event attribute name"),
+                      ("5", "tx_index.skip_events must be a list of strings")):
+        assert 'skip_events = [\n    "fee.amount",\n]' in text
+        _refused(p, text.replace('skip_events = [\n    "fee.amount",\n]', f"skip_events = {bad}"), says)
+
+
+def test_cometbft_gogc_setting(tmp_path: Path) -> None:
+    """cometbft.gogc: written and read back; 0 is Go's default; out of range is refused; the
+    environment's GOGC wins over it, and 0 leaves CometBFT's environment alone."""
+    p = tmp_path / "app.toml"
+    p.write_text(AppConfig().to_toml())
+    assert load_config(p).cometbft_gogc == DEFAULT_COMETBFT_GOGC == 200
+    p.write_text(AppConfig(cometbft_gogc=0).to_toml())
+    assert load_config(p).cometbft_gogc == 0
+    for bad, says in (("5", "cometbft.gogc must be 0 (Go's default) or 10-100000, not 5"),
+                      ('"200"', "gogc must be an integer")):
+        _refused(p, AppConfig().to_toml().replace("gogc = 200", f"gogc = {bad}"), says)
+    assert cometbft_env(AppConfig(), {"PATH": "/bin"}) == {"PATH": "/bin", "GOGC": "200"}
+    assert cometbft_env(AppConfig(), {"GOGC": "off"})["GOGC"] == "off"
+    assert "GOGC" not in cometbft_env(AppConfig(cometbft_gogc=0), {})
