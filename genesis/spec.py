@@ -56,16 +56,20 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, 
 # rounds); 1,110, 7.6 / 10.4 s at 3,000; 1,147 and 1,217, 4.9 / 6.3 s and 5.1 / 7.6 s at 2,000;
 # 1,029-1,181, 4.0-4.3 / 5.2-5.8 s at 1,500; 1,030, 3.0 / 3.9 s at 1,000; offered 800 tx/s (below the
 # ceiling): p50 / p99 2.9 / 4.4 s at 5,000, 1.5 / 2.0 s at 2,000. A mempool of about one block keeps
-# blocks short and rechecks few, and refuses ("mempool full, retry") what it cannot hold soon. One
-# validator keeps CometBFT's 5,000: 3,411 and 3,206 tx/s (p99 1.34, 1.46 s) against 2,689 and 2,830 (p99 0.97, 0.85 s)
-# at 2,000, whose blocks then start short (the mempool refills after each block is reaped whole).
+# blocks short and rechecks few, and refuses ("mempool full, retry") what it cannot hold soon.
 LOCAL_MEMPOOL_SIZE = 2000
+# One validator's: its queue bounds how long an accepted tx waits (mempool / throughput), and a smaller
+# one starts blocks short (the mempool refills after each block is reaped whole). Measured the same
+# way (bench-results/bench-net-defaults-2026-12-07.json, patched CometBFT): 3,995 and 3,996 tx/s, p99
+# 1.20 / 1.16 s at CometBFT's 5,000; 4,130 and 3,743, p99 0.82 / 0.93 s at 3,500; 3,487 and 3,909,
+# p99 0.87 / 0.78 s at 3,000 (2,689 and 2,830 at 2,000 on 12-06). A `sidechain init` home keeps 5,000.
+SOLO_MEMPOOL_SIZE = 3500
 MAX_MEMPOOL_SIZE = 1_000_000
 
 
 def local_mempool_size(validators: int) -> int:
-    """mempool.size for a local network of this many validators (see LOCAL_MEMPOOL_SIZE)."""
-    return LOCAL_MEMPOOL_SIZE if validators > 1 else COMETBFT_MEMPOOL_SIZE
+    """mempool.size for a local network of this many validators (see LOCAL_MEMPOOL_SIZE, SOLO_MEMPOOL_SIZE)."""
+    return LOCAL_MEMPOOL_SIZE if validators > 1 else SOLO_MEMPOOL_SIZE
 
 
 DEFAULT_CHAIN_ID = "sidechain-testnet"

@@ -50,7 +50,7 @@ def test_init_creates_configs_and_refuses_twice(tmp_path: Path) -> None:
     assert comet["p2p"]["laddr"] == "tcp://127.0.0.1:26656"
     assert comet["instrumentation"]["prometheus_listen_addr"] == "127.0.0.1:26660"
     assert comet["proxy_app"] == "tcp://127.0.0.1:26658"
-    # One node keeps CometBFT's mempool size (genesis.spec.local_mempool_size), and the app counts it.
+    # `sidechain init` keeps CometBFT's mempool size (a spec's local network has its own), and the app counts it.
     assert comet["mempool"]["size"] == COMETBFT_MEMPOOL_SIZE
     assert read_mempool_limits(NodeHome(home))[0] == COMETBFT_MEMPOOL_SIZE
     genesis = json.loads((home / "config" / "genesis.json").read_text())

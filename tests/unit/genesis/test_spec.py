@@ -14,6 +14,7 @@ from genesis.home import NodePorts
 from genesis.spec import (
     COMETBFT_MEMPOOL_SIZE,
     LOCAL_MEMPOOL_SIZE,
+    SOLO_MEMPOOL_SIZE,
     ConsensusParams,
     NetworkSpec,
     NodeSettings,
@@ -46,7 +47,7 @@ def test_default_spec() -> None:
     assert s.params.consensus.vote_extensions_enable_height == 1
     assert s.params.consensus.block_max_bytes == 4 * 1024 * 1024
     assert s.node == NodeSettings(mempool_size=LOCAL_MEMPOOL_SIZE)  # validators sharing a machine
-    assert default_spec(1).node.mempool_size == COMETBFT_MEMPOOL_SIZE
+    assert default_spec(1).node.mempool_size == SOLO_MEMPOOL_SIZE < COMETBFT_MEMPOOL_SIZE
     assert default_spec(4, node=NodeSettings(mempool_size=77)).node.mempool_size == 77
     with pytest.raises(SpecError, match="1 to 64 validators, not 0"):
         default_spec(0)
@@ -68,7 +69,7 @@ def test_from_json_and_round_trip() -> None:
     solo = _with("node.mempool_size", None)
     solo["validators"] = [{"moniker": "solo", "stake": "10000000"}]
     one = NetworkSpec.from_json(solo)
-    assert one.node.mempool_size == COMETBFT_MEMPOOL_SIZE
+    assert one.node.mempool_size == SOLO_MEMPOOL_SIZE
     assert NetworkSpec.from_json(json.loads(json.dumps(one.to_json()))) == one
 
 
