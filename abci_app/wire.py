@@ -97,8 +97,9 @@ class IndexFilter:
 
 
 def event(e: Event, index_only: Container[str] | None = None) -> bytes:
-    """An Event's payload. `index_only` ("type.key" names, e.g. an IndexFilter; None: all): the attributes CometBFT may index,
-    of those the app marks indexed (a node's choice, never consensus: results are hashed without events)."""
+    """An Event's payload. `index_only` ("type.key" names, e.g. an IndexFilter; None: all): the attributes
+    CometBFT may index, of those the app marks indexed (a node's choice, never consensus: results are
+    hashed without events)."""
     attribute = _attribute
     if index_only is None:
         return _type(e.type) + b"".join([attribute(a.key, a.value, a.index) for a in e.attributes])

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from genesis.errors import SpecError
-from sidechain.cometbft import COMETBFT_MEMPOOL_SIZE
 from sidechain.errors import SidechainError
 from sidechain.module import CHAIN
 from sidechain.types import Coin, bech32_decode, coins_str, parse_coins

@@ -44,7 +44,7 @@ DEFAULT_SKIP_EVENTS = ("fee.amount", "fee.payer", "message.module", "transfer.am
 # GOGC=200 halves how often CometBFT's garbage collector runs, for about twice the live heap. Measured
 # with both defaults (tests/bench/bench_net.py --runs app4: 4 validators under load on one 2-core
 # machine, 30-s runs): CometBFT's CPU per committed tx 578-610 us indexing everything at GOGC 100 (4
-# runs), 511-517 us at GOGC 200 alone, 439-527 us with both (4 runs; GOGC 400: 542 us, no better).
+# runs), 511-517 us at GOGC 200 alone, 439-527 us with both (5 runs; GOGC 400: 486 and 542 us, no better).
 DEFAULT_COMETBFT_GOGC = 200
 MAX_COMETBFT_GOGC = 100_000
 

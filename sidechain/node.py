@@ -146,8 +146,8 @@ async def _run(home: NodeHome, cfg: AppConfig, abci_only: bool, console: TextIO,
     # execs at once) and only print warnings.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from abci_app.adapter import Adapter
-    from abci_app.wire import IndexFilter
     from abci_app.servers import GrpcServer, SocketServer
+    from abci_app.wire import IndexFilter
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

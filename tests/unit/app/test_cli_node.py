@@ -15,9 +15,8 @@ from click.testing import CliRunner
 
 from genesis.build import check_app_state
 from genesis.home import standalone_operator
-from genesis.spec import COMETBFT_MEMPOOL_SIZE
 from sidechain.cli import cli
-from sidechain.cometbft import read_mempool_limits
+from sidechain.cometbft import COMETBFT_MEMPOOL_SIZE, read_mempool_limits
 from sidechain.config import (
     DEFAULT_COMETBFT_GOGC,
     DEFAULT_SKIP_EVENTS,

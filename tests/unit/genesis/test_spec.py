@@ -12,7 +12,6 @@ import pytest
 from genesis.errors import SpecError
 from genesis.home import NodePorts
 from genesis.spec import (
-    COMETBFT_MEMPOOL_SIZE,
     LOCAL_MEMPOOL_SIZE,
     SOLO_MEMPOOL_SIZE,
     ConsensusParams,
@@ -22,6 +21,7 @@ from genesis.spec import (
     load_spec,
     parse_duration_ns,
 )
+from sidechain.cometbft import COMETBFT_MEMPOOL_SIZE
 
 BASE: dict[str, Any] = {
     "chain_id": "spec-net-1",
