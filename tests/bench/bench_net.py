@@ -213,13 +213,18 @@ def _genesis_validators_for_kvstore(homes: list[Path], powers: list[int]) -> Non
 def start_node(net: Net, i: int) -> None:
     home = net.homes[i]
     out = (home / "bench-console.log").open("ab")
+    env = None  # `sidechain start` gives CometBFT its GOGC (app.toml cometbft.gogc) itself
     if net.app == "kvstore":
         from sidechain.cometbft import find_cometbft
+        from sidechain.config import AppConfig
+        from sidechain.node import cometbft_env
 
         cmd = [find_cometbft(), "start", "--home", str(home), "--proxy_app=kvstore"]
+        env = cometbft_env(AppConfig(), os.environ)  # the ceiling runs with the GOGC our nodes' CometBFT has
     else:
         cmd = [sys.executable, "-m", "sidechain.cli", "start", "--home", str(home)]
-    net.procs[i] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+    net.procs[i] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+                                    env=env)
     out.close()
 
 
