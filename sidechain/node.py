@@ -114,8 +114,9 @@ def _set_pdeathsig() -> None:
 
 def cometbft_env(cfg: AppConfig, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment CometBFT runs in: ours, with app.toml's cometbft.gogc as GOGC unless the
-    environment sets GOGC already (0 in app.toml: Go's own default)."""
-    env = dict(environ)
+    environment sets GOGC already (0 in app.toml: Go's own default), and without the bridge key's
+    passphrase (the app's secret: CometBFT has no use for it)."""
+    env = {k: v for k, v in environ.items() if k != BRIDGE_PASSPHRASE_ENV}
     if cfg.cometbft_gogc and "GOGC" not in env:
         env["GOGC"] = str(cfg.cometbft_gogc)
     return env

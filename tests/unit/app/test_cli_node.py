@@ -171,3 +171,6 @@ def test_cometbft_gogc_setting(tmp_path: Path) -> None:
     assert cometbft_env(AppConfig(), {"PATH": "/bin"}) == {"PATH": "/bin", "GOGC": "200"}
     assert cometbft_env(AppConfig(), {"GOGC": "off"})["GOGC"] == "off"
     assert "GOGC" not in cometbft_env(AppConfig(cometbft_gogc=0), {})
+    # The bridge key's passphrase is the app's alone: it does not reach CometBFT's environment.
+    assert cometbft_env(AppConfig(), {"SIDECHAIN_BRIDGE_PASSPHRASE": "s3cret", "HOME": "/h"}) == {
+        "HOME": "/h", "GOGC": "200"}
